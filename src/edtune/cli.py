@@ -1,0 +1,153 @@
+"""The `edtune` command line. Each area registers its own commands (`<area>/cli.py: register(app)`).
+
+Exit codes: 0 success, 1 the run failed, 2 bad usage or bad input. Errors print without a traceback
+unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from edtune import __version__
+from edtune.errors import EdtuneError
+
+app = typer.Typer(
+    name="edtune",
+    help="Error-driven, data-efficient tuning of large multimodal models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect run configurations.", no_args_is_help=True)
+data_app = typer.Typer(help="Validate task and support files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+_state = {"debug": False}
+
+AREAS = (
+    "edtune.world.cli",
+    "edtune.student.cli",
+    "edtune.teacher.cli",
+    "edtune.skills.cli",
+    "edtune.pipeline_cli",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edtune {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+) -> None:
+    from edtune import log
+
+    _state["debug"] = debug
+    log.setup(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="RunConfig YAML file.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, set_: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the resolved configuration (defaults < file < env < --set) with secrets redacted."""
+    import yaml
+
+    from edtune.config import load_config, redacted
+    from edtune.output import emit
+
+    cfg = load_config(config, set_ or [])
+    data = redacted(cfg)
+    emit(data, as_json, human=yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[str, typer.Argument(help="JSONL file (path, file:// or s3://).")],
+    kind: Annotated[str, typer.Option("--kind", help="task | support")] = "task",
+    no_images: Annotated[bool, typer.Option("--no-images", help="Skip opening images.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate every line, field and image; exit 0 with a summary, or 2 with every problem found."""
+    from edtune.datasets import validate_file
+    from edtune.output import emit
+
+    if kind not in ("task", "support"):
+        raise typer.BadParameter("--kind must be 'task' or 'support'")
+    k: Literal["task", "support"] = "task" if kind == "task" else "support"
+    summary = validate_file(path, k, check_images=not no_images)
+    if summary.valid:
+        types = ", ".join(f"{n} {t}" for t, n in sorted(summary.answer_types.items())) or "-"
+        human = (
+            f"{path}: OK: {summary.count} {kind} samples, {summary.distinct_images} distinct images, {types}"
+        )
+    else:
+        more = f"\n  ... and {summary.truncated} more" if summary.truncated else ""
+        human = f"{path}: INVALID:\n" + "\n".join(f"  {p}" for p in summary.problems) + more
+    if not summary.valid and not as_json:
+        print(human, file=sys.stderr)
+    else:
+        emit(summary, as_json, human=human)
+    if not summary.valid:
+        raise typer.Exit(2)
+
+
+def _register_areas() -> None:
+    for name in AREAS:
+        importlib.import_module(name).register(app)
+
+
+_register_areas()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the Typer app and map EdtuneError to its exit code without a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except EdtuneError as exc:
+        if _state["debug"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            return 2
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if _state["debug"]:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""RunConfig: the single source of a run's settings (YAML < env `EDTUNE_A__B` < CLI `--set a.b=v`).
+
+Validation errors name the field and where its value came from (file, env var or flag). Secrets are not
+fields: tokens are read from the environment at the edge (`secret_from_env`) so they can never reach a
+pipeline parameter, a log line or a manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edtune.errors import ConfigError, Problem
+
+ENV_PREFIX = "EDTUNE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Section):
+    name: str = "task"
+    val: str = ""  # URI of val.jsonl (diagnosis)
+    test: str | None = None  # URI of test.jsonl (held-out scoring only, never diagnosed)
+
+
+class PoolConfig(_Section):
+    uri: str = ""  # support pool JSONL (LLaVA conversation format)
+    skills: str | None = None  # pool.skills.jsonl written by `annotate` (None: index conversation text)
+    milvus_uri: str = "./edtune-data/milvus.db"  # a Lite file, or http://host:19530
+    collection: str = "support"
+    index_type: Literal["AUTOINDEX", "FLAT", "IVF_FLAT", "HNSW"] = "AUTOINDEX"
+    embed_batch: int = Field(default=128, ge=1)
+    insert_batch: int = Field(default=2000, ge=1)
+
+
+class StudentConfig(_Section):
+    family: Literal["qwen2-vl", "llava", "llava-onevision"] = "qwen2-vl"
+    base: str = ""  # local dir or s3:// prefix of a HF checkpoint
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    batch_size: int = Field(default=8, ge=1)
+    image_max_side: int = Field(default=112, ge=28)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(default=1, ge=0)  # 0 = torch default; 1 is fastest for tiny models on 2 cores
+    trust_remote_code: bool = False
+
+
+class TeacherConfig(_Section):
+    url: str = "http://127.0.0.1:8080"
+    model: str = "reference-shapes-teacher"
+    backend: Literal["tgi", "openai"] = "tgi"
+    method: Literal["answer-switch", "judge"] = "answer-switch"
+    concurrency: int = Field(default=8, ge=1, le=256)
+    timeout_s: float = Field(default=30.0, gt=0)
+    deadline_s: float = Field(default=3600.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    max_tokens: int = Field(default=256, ge=1)
+    delta: float = Field(default=0.1, ge=0, le=1)  # answer switch: P(wrong) - P(gold) margin
+    persist: int = Field(default=1, ge=1)  # answer switch: λ, steps the switch must persist
+    prior: float = Field(default=0.6, gt=0, lt=1)  # the prior hint toward the gold answer
+    fallback: Literal["judge", "last-step", "undiagnosed"] = "judge"  # when the answer never switches
+    image_max_side: int = Field(default=448, ge=28)
+    skill_merge_threshold: float = Field(default=0.85, ge=0, le=1)
+
+
+class RetrievalConfig(_Section):
+    selector: Literal["error-driven", "random", "similar-questions", "all", "validation"] = "error-driven"
+    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    allocation: Literal["per-mistake", "proportional"] = "proportional"
+    min_per_skill: int = Field(default=1, ge=0)
+    query: Literal["skill", "step"] = "skill"  # "step": ablation without skill analysis
+
+
+class LoraConfig(_Section):
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    lr: float = Field(default=3e-3, gt=0)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: float = Field(default=0.0, ge=0)
+    replay_fraction: float = Field(default=0.2, ge=0, lt=1)
+    target_modules: str = (
+        r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+    )
+
+
+class LoopConfig(_Section):
+    max_rounds: int = Field(default=3, ge=1, le=20)
+    min_gain: float = Field(default=0.0, ge=-1, le=1)
+    budget_per_round: int = Field(default=400, ge=1)
+
+
+class RunConfig(BaseModel):
+    """Everything one run needs. Defaults are the embedded ones; production values use the same schema."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    run_id: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    output: str = "./edtune-data/runs"
+    cache_dir: str = "./edtune-data/cache"
+    seed: int = 0
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+
+    @model_validator(mode="after")
+    def _alpha_sane(self) -> RunConfig:
+        return self
+
+    @property
+    def run_uri(self) -> str:
+        from edtune.io import join
+
+        return join(self.output, self.run_id)
+
+
+# ---------------------------------------------------------------- loading with source tracking
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any, sources: dict[str, str], source: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{source}: {dotted}: {k!r} is not a section")
+        node = nxt
+    node[keys[-1]] = value
+    sources[dotted] = source
+
+
+def _walk(data: dict[str, Any], prefix: str, sources: dict[str, str], source: str) -> None:
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _walk(v, key + ".", sources, source)
+        else:
+            sources[key] = source
+
+
+def _parse_scalar(text: str) -> Any:
+    """`--set` and env values are YAML scalars: 3 -> int, 0.5 -> float, true -> bool, [a,b] -> list."""
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def secret_from_env(*names: str) -> str | None:
+    """Read a secret (token, key) from the environment; never store it in a config object."""
+    for n in names:
+        v = os.environ.get(n)
+        if v:
+            return v
+    return None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Build a RunConfig from defaults < `base` < YAML file < env (`EDTUNE_SECTION__KEY`) < `--set k=v`."""
+    data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if base:
+        for k, v in base.items():
+            data[k] = dict(v) if isinstance(v, dict) else v
+        _walk(base, "", sources, "defaults")
+    if path is not None:
+        from edtune.io import read_text
+
+        text = read_text(str(path))
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark else None
+            raise ConfigError(
+                "invalid YAML", [Problem(str(path), line, None, str(exc).splitlines()[0])]
+            ) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a YAML mapping, got {type(loaded).__name__}")
+        for k, v in loaded.items():
+            if isinstance(v, dict) and isinstance(data.get(k), dict):
+                data[k] = {**data[k], **v}
+            else:
+                data[k] = v
+        _walk(loaded, "", sources, f"file {path}")
+    environ = os.environ if env is None else env
+    for name, value in sorted(environ.items()):
+        if name.startswith(ENV_PREFIX) and name not in ("EDTUNE_TEACHER_TOKEN", "EDTUNE_MILVUS_TOKEN"):
+            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            if dotted in ("image", "cache", "debug", "log_level", "home"):
+                continue  # process settings, not run config
+            _set_path(data, dotted, _parse_scalar(value), sources, f"env {name}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key.sub=value")
+        key, value = item.split("=", 1)
+        _set_path(data, key.strip(), _parse_scalar(value), sources, f"flag --set {key.strip()}")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            dotted = ".".join(str(p) for p in e["loc"])
+            src = sources.get(dotted, "default")
+            problems.append(Problem(src, None, dotted, e["msg"]))
+        raise ConfigError("invalid configuration", problems) from None
+
+
+REDACT_KEYS = ("token", "secret", "password", "key")
+
+
+def redacted(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved config as a dict with anything secret-looking (URLs with credentials too) redacted."""
+    import re
+
+    def scrub(obj: Any, key: str = "") -> Any:
+        if isinstance(obj, dict):
+            return {k: scrub(v, k) for k, v in obj.items()}
+        if isinstance(obj, str):
+            if any(s in key.lower() for s in REDACT_KEYS) and obj:
+                return "***"
+            return re.sub(r"(://)[^/@\s]+:[^/@\s]+@", r"\1***@", obj)
+        return obj
+
+    return scrub(cfg.model_dump(mode="json"))

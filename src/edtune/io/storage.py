@@ -1,0 +1,236 @@
+"""Read and write bytes on local disk or S3 with one API; atomic writes; streaming for large objects.
+
+S3 settings come from the usual AWS chain (env, profile, IRSA); `AWS_ENDPOINT_URL` points boto3 at MinIO or a
+test server. Credentials are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+from edtune.errors import InputError, StorageError
+from edtune.io.uri import Uri, join, parse
+
+_CHUNK = 8 * 1024 * 1024
+
+
+@lru_cache(maxsize=8)
+def _s3_client(endpoint: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    return boto3.client("s3", endpoint_url=endpoint or None, config=cfg)
+
+
+def s3_client() -> Any:
+    """The boto3 S3 client for the current `AWS_ENDPOINT_URL` (cached per endpoint)."""
+    return _s3_client(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def _s3_error(u: Uri, exc: Exception) -> Exception:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return InputError(f"{u}: object not found")
+    if code == "NoSuchBucket":
+        return InputError(f"{u}: bucket {u.bucket!r} does not exist")
+    return StorageError(f"{u}: {type(exc).__name__}: {exc}")
+
+
+def read_bytes(uri: str | Path) -> bytes:
+    u = parse(uri)
+    if u.scheme == "file":
+        try:
+            return u.local.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{u}: file not found") from None
+        except IsADirectoryError:
+            raise InputError(f"{u}: is a directory, expected a file") from None
+    try:
+        return s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"].read()
+    except Exception as exc:
+        raise _s3_error(u, exc) from exc
+
+
+def read_text(uri: str | Path) -> str:
+    data = read_bytes(uri)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{uri}: not valid UTF-8 (byte {exc.start})") from None
+
+
+def read_json(uri: str | Path) -> Any:
+    try:
+        return json.loads(read_text(uri))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{uri}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+
+
+@contextlib.contextmanager
+def open_read(uri: str | Path) -> Iterator[IO[bytes]]:
+    """A binary stream over the object, without loading it whole (for large JSONL)."""
+    u = parse(uri)
+    if u.scheme == "file":
+        try:
+            with open(u.local, "rb") as fh:
+                yield fh
+        except FileNotFoundError:
+            raise InputError(f"{u}: file not found") from None
+        return
+    try:
+        body = s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"]
+    except Exception as exc:
+        raise _s3_error(u, exc) from exc
+    try:
+        yield body
+    finally:
+        body.close()
+
+
+@contextlib.contextmanager
+def open_write(uri: str | Path) -> Iterator[IO[bytes]]:
+    """Write a binary stream atomically: local temp file + fsync + rename; S3 upload only after success.
+
+    If the block raises, nothing is published and the previous object (if any) stays intact.
+    """
+    u = parse(uri)
+    if u.scheme == "file":
+        u.local.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{u.local.name}.", suffix=".tmp", dir=u.local.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, u.local)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return
+    with tempfile.TemporaryFile() as spool:
+        yield spool  # type: ignore[misc]
+        spool.seek(0)
+        try:  # upload_fileobj switches to multipart for large bodies; the object appears only on completion
+            s3_client().upload_fileobj(spool, u.bucket, u.path)
+        except Exception as exc:
+            raise _s3_error(u, exc) from exc
+
+
+def write_bytes(uri: str | Path, data: bytes) -> None:
+    u = parse(uri)
+    if u.scheme == "s3":
+        try:
+            s3_client().put_object(Bucket=u.bucket, Key=u.path, Body=data)
+        except Exception as exc:
+            raise _s3_error(u, exc) from exc
+        return
+    with open_write(uri) as fh:
+        fh.write(data)
+
+
+def write_text(uri: str | Path, text: str) -> None:
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def write_json(uri: str | Path, obj: Any) -> None:
+    write_text(uri, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def exists(uri: str | Path) -> bool:
+    u = parse(uri)
+    if u.scheme == "file":
+        return u.local.exists()
+    try:
+        s3_client().head_object(Bucket=u.bucket, Key=u.path)
+        return True
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise _s3_error(u, exc) from exc
+
+
+def list_uris(prefix: str | Path) -> list[str]:
+    """All objects (files) under a prefix (directory), recursively, sorted."""
+    u = parse(prefix)
+    if u.scheme == "file":
+        root = u.local
+        if root.is_file():
+            return [str(root)]
+        if not root.exists():
+            return []
+        return sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    key_prefix = u.path.rstrip("/") + "/" if u.path else ""
+    out: list[str] = []
+    try:
+        for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=u.bucket, Prefix=key_prefix):
+            out.extend(f"s3://{u.bucket}/{obj['Key']}" for obj in page.get("Contents", []))
+    except Exception as exc:
+        raise _s3_error(u, exc) from exc
+    return sorted(out)
+
+
+def _relative(child: str, prefix: str) -> str:
+    cu, pu = parse(child), parse(prefix)
+    if cu.scheme == "file":
+        return Path(cu.path).relative_to(Path(pu.path)).as_posix()
+    return cu.path[len(pu.path.rstrip("/")) + 1 :] if pu.path else cu.path
+
+
+def copy_dir(src: str | Path, dst: str | Path) -> list[str]:
+    """Copy every file under `src` to `dst` (any scheme to any scheme); returns relative paths copied."""
+    rels: list[str] = []
+    for child in list_uris(src):
+        rel = _relative(child, str(src))
+        su, du = parse(child), parse(join(str(dst), rel))
+        if su.scheme == "file" and du.scheme == "file":
+            with open(su.local, "rb") as fin, open_write(du.local) as fout:
+                shutil.copyfileobj(fin, fout, _CHUNK)
+        elif su.scheme == "file":
+            try:
+                s3_client().upload_file(str(su.local), du.bucket, du.path)
+            except Exception as exc:
+                raise _s3_error(du, exc) from exc
+        else:
+            with open_read(child) as fin, open_write(str(du)) as fout:
+                shutil.copyfileobj(fin, fout, _CHUNK)
+        rels.append(rel)
+    return rels
+
+
+def upload_dir(local_dir: str | Path, dst: str) -> list[str]:
+    return copy_dir(str(local_dir), dst)
+
+
+def download_dir(src: str, local_dir: str | Path) -> list[str]:
+    return copy_dir(src, str(local_dir))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_uri(uri: str | Path) -> str:
+    h = hashlib.sha256()
+    with open_read(uri) as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text_lines(lines: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+    return h.hexdigest()
