@@ -37,6 +37,7 @@ AREAS = (
     "edtune.teacher.cli",
     "edtune.skills.cli",
     "edtune.pipeline_cli",
+    "edtune.publish.cli",
 )
 
 
@@ -119,34 +120,51 @@ def _register_areas() -> None:
 _register_areas()
 
 
+def _json_error(argv: list[str], exc: BaseException, exit_code: int) -> None:
+    """With `--json`, a failure is still exactly one JSON object on stdout (the message also goes to stderr)."""
+    if "--json" not in argv:
+        return
+    import json
+
+    problems = [str(p) for p in getattr(exc, "problems", [])]
+    err = {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "", "problems": problems}
+    sys.stdout.write(json.dumps({"ok": False, "exit_code": exit_code, "error": err}) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the Typer app and map EdtuneError to its exit code without a traceback."""
+    """Entry point: run the Typer app and map EdtuneError to its exit code without a traceback.
+
+    Typer/click run with `standalone_mode=False`, so `typer.Exit(n)` comes back as the return value of
+    `app(...)` rather than as an exception: both paths give the process its exit code.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=args, prog_name="edtune", standalone_mode=False)
     except EdtuneError as exc:
         if _state["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        _json_error(args, exc, exc.exit_code)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        # usage errors (missing argument, unknown option, no command): typer >= 0.2x vendors click as
+        # `typer._click`, so match by shape (`show()` + `exit_code`), which both click and typer's copy have
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         if _state["debug"]:
             raise
         print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        _json_error(args, exc, 1)
         return 1
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

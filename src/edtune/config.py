@@ -8,6 +8,7 @@ pipeline parameter, a log line or a manifest.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,9 @@ class TeacherConfig(_Section):
     fallback: Literal["judge", "last-step", "undiagnosed"] = "judge"  # when the answer never switches
     image_max_side: int = Field(default=448, ge=28)
     skill_merge_threshold: float = Field(default=0.85, ge=0, le=1)
+    backoff_s: float = Field(default=0.5, gt=0)  # first retry delay; doubles per attempt, with jitter
+    backoff_max_s: float = Field(default=30.0, gt=0)  # cap of one retry delay (a 429 Retry-After may exceed it)
+    tag_images: bool = False  # annotate: send the support image too (text alone names what a turn teaches)
 
 
 class RetrievalConfig(_Section):
@@ -98,6 +102,7 @@ class LoopConfig(_Section):
     max_rounds: int = Field(default=3, ge=1, le=20)
     min_gain: float = Field(default=0.0, ge=-1, le=1)
     budget_per_round: int = Field(default=400, ge=1)
+    eval_test_each_round: bool = True  # score the held-out test split after each round (reporting only)
 
 
 class RunConfig(BaseModel):
@@ -133,6 +138,8 @@ class RunConfig(BaseModel):
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, sources: dict[str, str], source: str) -> None:
     keys = dotted.split(".")
+    if not all(k.strip() for k in keys):
+        raise ConfigError(f"{source}: {dotted!r}: expected a dotted key such as teacher.url")
     node = data
     for k in keys[:-1]:
         nxt = node.setdefault(k, {})
@@ -158,6 +165,38 @@ def _parse_scalar(text: str) -> Any:
         return yaml.safe_load(text) if text != "" else ""
     except yaml.YAMLError:
         return text
+
+
+def _text_kind(dotted: str) -> Literal["str", "optional"] | None:
+    """Whether `dotted` names a plain string setting (`str` or `str | None`), whose value is kept verbatim.
+
+    Without this, `--set student.base=2024` or `--set teacher.model=1.5` would arrive as int/float and be
+    refused, and `--set task.name=a: b` would become a mapping.
+    """
+    import types
+    import typing
+
+    model: Any = RunConfig
+    ann: Any = None
+    for k in dotted.split("."):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or k not in model.model_fields:
+            return None
+        ann = model = model.model_fields[k].annotation
+    if ann is str:
+        return "str"
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and set(typing.get_args(ann)) == {str, type(None)}:
+        return "optional"
+    return None
+
+
+def _env_value(dotted: str, text: str) -> Any:
+    """Parse an env/`--set` value: verbatim for string settings (`null` clears an optional one), else YAML."""
+    kind = _text_kind(dotted)
+    if kind == "str":
+        return text
+    if kind == "optional":
+        return None if text in ("null", "~") else text
+    return _parse_scalar(text)
 
 
 def secret_from_env(*names: str) -> str | None:
@@ -187,13 +226,16 @@ def load_config(
 
         text = read_text(str(path))
         try:
-            loaded = yaml.safe_load(text) or {}
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark else None
-            raise ConfigError(
-                "invalid YAML", [Problem(str(path), line, None, str(exc).splitlines()[0])]
-            ) from None
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            ctx = getattr(exc, "context", None)
+            msg = f"{what} ({ctx})" if ctx else what
+            raise ConfigError("invalid YAML", [Problem(f"file {path}", line, None, msg)]) from None
+        if loaded is None:  # an empty file (or only comments): all defaults
+            loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the config must be a YAML mapping, got {type(loaded).__name__}")
         for k, v in loaded.items():
@@ -206,14 +248,17 @@ def load_config(
     for name, value in sorted(environ.items()):
         if name.startswith(ENV_PREFIX) and name not in ("EDTUNE_TEACHER_TOKEN", "EDTUNE_MILVUS_TOKEN"):
             dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
-            if dotted in ("image", "cache", "debug", "log_level", "home"):
-                continue  # process settings, not run config
-            _set_path(data, dotted, _parse_scalar(value), sources, f"env {name}")
+            if dotted.split(".")[0] not in RunConfig.model_fields:
+                # process settings and secrets (EDTUNE_DEBUG, EDTUNE_HF_TOKEN, ...) are not run config; a
+                # typo inside a section (EDTUNE_TEACHER__URLL) still names a section and is refused below
+                continue
+            _set_path(data, dotted, _env_value(dotted, value), sources, f"env {name}")
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key.sub=value")
         key, value = item.split("=", 1)
-        _set_path(data, key.strip(), _parse_scalar(value), sources, f"flag --set {key.strip()}")
+        key = key.strip()
+        _set_path(data, key, _env_value(key, value), sources, f"flag --set {key}")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -225,20 +270,36 @@ def load_config(
         raise ConfigError("invalid configuration", problems) from None
 
 
-REDACT_KEYS = ("token", "secret", "password", "key")
+REDACT_KEYS = ("token", "secret", "password", "passwd", "key", "credential", "auth", "signature")
+
+_USERINFO = re.compile(r"(://)[^/@\s?#]+@")  # scheme://user:pass@host or scheme://token@host
+_SECRET_QUERY = re.compile(
+    r"([?&](?:[^=&#\s]*(?:token|secret|password|passwd|key|credential|auth|signature)[^=&#\s]*)=)[^&#\s]*",
+    re.IGNORECASE,
+)
 
 
-def redacted(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved config as a dict with anything secret-looking (URLs with credentials too) redacted."""
-    import re
+def redact_text(text: str) -> str:
+    """Hide credentials inside a string: URL userinfo and secret-looking query parameters."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+
+
+def redacted(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    """The resolved config as a dict with anything secret-looking redacted.
+
+    A value under a token/secret/password/key-like name becomes `***`; inside any other string, URL
+    credentials (`https://user:pass@host`, `https://TOKEN@host`) and secret query parameters are hidden.
+    """
 
     def scrub(obj: Any, key: str = "") -> Any:
         if isinstance(obj, dict):
-            return {k: scrub(v, k) for k, v in obj.items()}
+            return {k: scrub(v, str(k)) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [scrub(v, key) for v in obj]
+        if any(s in key.lower() for s in REDACT_KEYS) and obj not in (None, ""):
+            return "***"
         if isinstance(obj, str):
-            if any(s in key.lower() for s in REDACT_KEYS) and obj:
-                return "***"
-            return re.sub(r"(://)[^/@\s]+:[^/@\s]+@", r"\1***@", obj)
+            return redact_text(obj)
         return obj
 
-    return scrub(cfg.model_dump(mode="json"))
+    return scrub(cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg)

@@ -37,6 +37,7 @@ def answer_type(s: TaskSample) -> str:
 
 
 def _image_problem(ref: str | None, file_uri: str, lineno: int, check_images: bool) -> list[Problem]:
+    """What is wrong with one image ref (messages name the resolved URI, never only the raw ref)."""
     if ref is None:
         return []
     try:
@@ -48,6 +49,10 @@ def _image_problem(ref: str | None, file_uri: str, lineno: int, check_images: bo
     except InputError as exc:
         return [Problem(file_uri, lineno, "image", str(exc))]
     return []
+
+
+def _with_sample(p: Problem, sample_id: str) -> Problem:
+    return Problem(p.where, p.line, p.field, f"sample {sample_id!r}: {p.message}")
 
 
 def validate_file(
@@ -70,12 +75,14 @@ def validate_file(
         ref = getattr(rec, "image", None)
         if ref is None:
             return []
-        if ref not in checked:
+        if ref not in checked:  # each distinct image is opened once; every line using a bad one is reported
             checked[ref] = _image_problem(ref, file_uri, lineno, check_images)
-        return [Problem(file_uri, lineno, p.field, p.message) for p in checked[ref]]
+        return [_with_sample(Problem(file_uri, lineno, p.field, p.message), rec.id) for p in checked[ref]]  # type: ignore[attr-defined]
 
+    total = 0
     for _, rec, probs in scan_jsonl(file_uri, model, extra_check=check):
-        problems.extend(probs)
+        total += len(probs)  # every problem is counted; only the first `max_problems` are kept (1M bad lines)
+        problems.extend(probs[: max(0, max_problems - len(problems))])
         if rec is None:
             continue
         count += 1
@@ -85,16 +92,15 @@ def validate_file(
         if isinstance(rec, TaskSample):
             t = answer_type(rec)
             types[t] = types.get(t, 0) + 1
-    shown = problems[:max_problems]
     return ValidationSummary(
         path=file_uri,
         kind=kind,
-        valid=not problems,
+        valid=total == 0,
         count=count,
         distinct_images=len(images),
         answer_types=types,
-        problems=[str(p) for p in shown],
-        truncated=len(problems) - len(shown),
+        problems=[str(p) for p in problems],
+        truncated=total - len(problems),
     )
 
 
@@ -114,10 +120,21 @@ def load_task(uri: str | Path, *, check_images: bool = True) -> list[TaskSample]
 
 
 def iter_support(uri: str | Path) -> Iterator[SupportSample]:
-    """Stream a (possibly huge) support pool, resolving image refs; raises at the first bad line."""
-    for s in iter_jsonl(uri, SupportSample):
+    """Stream a (possibly huge) support pool, resolving image refs; raises at the first bad line.
+
+    The InputError names `PATH:LINE: field` for a bad record and for a bad image ref (e.g. a `..` escape).
+    """
+    for lineno, s, problems in scan_jsonl(uri, SupportSample):
+        if problems:
+            raise InputError(f"{uri}: invalid record", problems)
+        assert s is not None
         if s.image:
-            s = s.model_copy(update={"image": resolve_relative(s.image, str(uri))})
+            try:
+                s = s.model_copy(update={"image": resolve_relative(s.image, str(uri))})
+            except InputError as exc:
+                raise InputError(
+                    f"{uri}: invalid record", [Problem(str(uri), lineno, "image", f"sample {s.id!r}: {exc}")]
+                ) from None
         yield s
 
 

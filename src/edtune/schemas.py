@@ -9,10 +9,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
-SampleId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+def _not_blank(v: str) -> str:
+    """Whitespace-only text is as empty as "" for a question, answer or turn: refuse it at the door."""
+    if not v.strip():
+        raise ValueError("must not be blank (only whitespace)")
+    return v
+
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False), AfterValidator(_not_blank)]
+SampleId = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_not_blank)]
 
 
 class _Strict(BaseModel):
@@ -39,13 +56,16 @@ class TaskSample(_Strict):
                 raise ValueError("choices must be distinct")
         return v
 
-    @model_validator(mode="after")
-    def _answer_among_choices(self) -> TaskSample:
-        if self.choices is not None and self.answer not in self.choices:
-            letters = [chr(ord("A") + i) for i in range(len(self.choices))]
-            if self.answer not in letters:
-                raise ValueError(f"answer {self.answer!r} is neither one of the choices nor an option letter")
-        return self
+    @field_validator("answer")
+    @classmethod
+    def _answer_among_choices(cls, v: str, info: ValidationInfo) -> str:
+        # a field validator (not a model one) so the problem is reported on the `answer` field
+        choices = info.data.get("choices")
+        if choices is not None and v not in choices:
+            letters = [chr(ord("A") + i) for i in range(len(choices))]
+            if v not in letters:
+                raise ValueError(f"answer {v!r} is neither one of the choices nor an option letter")
+        return v
 
     @property
     def gold_text(self) -> str:
@@ -68,20 +88,22 @@ class SupportSample(_Strict):
     """A task-agnostic support sample in LLaVA conversation format (as LLaVA-665K / Vision-Flan ship)."""
 
     id: SampleId
-    image: str | None = None
+    image: NonEmpty | None = None
     conversations: list[Turn] = Field(min_length=2)
     skills: list[NonEmpty] | None = None
     source: str | None = None
 
-    @model_validator(mode="after")
-    def _alternating(self) -> SupportSample:
-        for i, turn in enumerate(self.conversations):
+    @field_validator("conversations")
+    @classmethod
+    def _alternating(cls, v: list[Turn]) -> list[Turn]:
+        # a field validator so the problem is reported on `conversations`
+        for i, turn in enumerate(v):
             expected = "human" if i % 2 == 0 else "gpt"
             if turn.from_ != expected:
                 raise ValueError(f"conversations[{i}].from must be {expected!r} (turns alternate human/gpt)")
-        if self.conversations[-1].from_ != "gpt":
+        if v and v[-1].from_ != "gpt":
             raise ValueError("the last turn must be from 'gpt'")
-        return self
+        return v
 
     def model_dump(self, **kw: Any) -> dict[str, Any]:
         kw.setdefault("by_alias", True)

@@ -151,14 +151,28 @@ def append_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]
 
 
 def read_journal(path: str | Path, model: type[M]) -> list[M]:
-    """Read a local append-only journal, ignoring a torn (unterminated or invalid) last line."""
+    """Read a local append-only journal, ignoring a torn (unterminated or invalid) last line.
+
+    Only the last line can be torn by a kill (`append_jsonl` writes whole lines); an invalid line anywhere
+    else is corruption, and is reported as an InputError (`PATH:LINE`) rather than silently dropped.
+    Blank lines are skipped.
+    """
     p = Path(parse(path).path)
     if not p.exists():
         return []
+    lines = p.read_bytes().split(b"\n")
+    last = max((i for i, raw in enumerate(lines) if raw.strip()), default=-1)
     out: list[M] = []
-    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            out.append(model.model_validate_json(line))
-        except (ValidationError, ValueError):
+    problems: list[Problem] = []
+    for i, raw in enumerate(lines):
+        if not raw.strip():
             continue
+        try:
+            out.append(model.model_validate_json(raw))
+        except (ValidationError, ValueError) as exc:
+            if i == last:
+                continue  # a torn tail: the record in flight when the writer died
+            problems.append(Problem(str(path), i + 1, None, f"corrupt journal line: {str(exc).splitlines()[0]}"))
+    if problems:
+        raise InputError(f"{path}: {len(problems)} corrupt line(s) before the end", problems[:MAX_PROBLEMS])
     return out

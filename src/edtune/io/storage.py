@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,17 @@ from edtune.errors import InputError, StorageError
 from edtune.io.uri import Uri, join, parse
 
 _CHUNK = 8 * 1024 * 1024
+TMP_SUFFIX = ".edtune-tmp"  # in-flight atomic writes: `.<name>.<random>.edtune-tmp`, never listed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _is_temp(p: Path) -> bool:
+    return p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)
 
 
 @lru_cache(maxsize=8)
@@ -46,15 +58,24 @@ def _s3_error(u: Uri, exc: Exception) -> Exception:
     return StorageError(f"{u}: {type(exc).__name__}: {exc}")
 
 
+def _local_error(u: Uri, exc: OSError) -> InputError:
+    """Map an OS error on a local file to an InputError naming the path (no traceback needed)."""
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{u}: file not found")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{u}: is a directory, expected a file")
+    if isinstance(exc, PermissionError):
+        return InputError(f"{u}: permission denied")
+    return InputError(f"{u}: cannot read ({exc.strerror or type(exc).__name__})")
+
+
 def read_bytes(uri: str | Path) -> bytes:
     u = parse(uri)
     if u.scheme == "file":
         try:
             return u.local.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{u}: file not found") from None
-        except IsADirectoryError:
-            raise InputError(f"{u}: is a directory, expected a file") from None
+        except OSError as exc:
+            raise _local_error(u, exc) from None
     try:
         return s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"].read()
     except Exception as exc:
@@ -81,11 +102,12 @@ def open_read(uri: str | Path) -> Iterator[IO[bytes]]:
     """A binary stream over the object, without loading it whole (for large JSONL)."""
     u = parse(uri)
     if u.scheme == "file":
-        try:
-            with open(u.local, "rb") as fh:
-                yield fh
-        except FileNotFoundError:
-            raise InputError(f"{u}: file not found") from None
+        try:  # only the open is mapped: errors raised by the caller's block pass through unchanged
+            fh = open(u.local, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise _local_error(u, exc) from None
+        with fh:
+            yield fh
         return
     try:
         body = s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"]
@@ -106,11 +128,13 @@ def open_write(uri: str | Path) -> Iterator[IO[bytes]]:
     u = parse(uri)
     if u.scheme == "file":
         u.local.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{u.local.name}.", suffix=".tmp", dir=u.local.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{u.local.name}.", suffix=TMP_SUFFIX, dir=u.local.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh
                 fh.flush()
+                # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
                 os.fsync(fh.fileno())
             os.replace(tmp, u.local)
         except BaseException:
@@ -148,9 +172,14 @@ def write_json(uri: str | Path, obj: Any) -> None:
 
 
 def exists(uri: str | Path) -> bool:
+    """Whether an object (a file) exists at `uri`.
+
+    A directory is not an object, exactly as an S3 prefix is not: `exists` is False for both, so code that
+    checks `exists(x)` behaves the same on disk and on S3 (use `list_uris` for directories/prefixes).
+    """
     u = parse(uri)
     if u.scheme == "file":
-        return u.local.exists()
+        return u.local.is_file()
     try:
         s3_client().head_object(Bucket=u.bucket, Key=u.path)
         return True
@@ -162,7 +191,11 @@ def exists(uri: str | Path) -> bool:
 
 
 def list_uris(prefix: str | Path) -> list[str]:
-    """All objects (files) under a prefix (directory), recursively, sorted."""
+    """All objects (files) under a prefix (directory), recursively, sorted; S3 listings paginate.
+
+    A prefix naming one file/object lists just that; a missing prefix lists nothing; in-flight temp files of
+    `open_write` are never listed.
+    """
     u = parse(prefix)
     if u.scheme == "file":
         root = u.local
@@ -170,7 +203,7 @@ def list_uris(prefix: str | Path) -> list[str]:
             return [str(root)]
         if not root.exists():
             return []
-        return sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+        return sorted(str(p) for p in root.rglob("*") if p.is_file() and not _is_temp(p))
     key_prefix = u.path.rstrip("/") + "/" if u.path else ""
     out: list[str] = []
     try:
@@ -178,11 +211,15 @@ def list_uris(prefix: str | Path) -> list[str]:
             out.extend(f"s3://{u.bucket}/{obj['Key']}" for obj in page.get("Contents", []))
     except Exception as exc:
         raise _s3_error(u, exc) from exc
+    if not out and u.path and not u.path.endswith("/") and exists(str(u)):
+        return [str(u)]  # a single object, as for a local file
     return sorted(out)
 
 
 def _relative(child: str, prefix: str) -> str:
     cu, pu = parse(child), parse(prefix)
+    if cu.path == pu.path.rstrip("/") or (cu.scheme == "file" and Path(cu.path) == Path(pu.path)):
+        return posixpath.basename(cu.path)  # the prefix is a single file: copy it under its own name
     if cu.scheme == "file":
         return Path(cu.path).relative_to(Path(pu.path)).as_posix()
     return cu.path[len(pu.path.rstrip("/")) + 1 :] if pu.path else cu.path

@@ -43,7 +43,9 @@ def parse(uri: str | Path) -> Uri:
                 raise InputError(f"{text}: an s3 URI needs a bucket (s3://bucket/key)")
             return Uri("s3", bucket, key)
         if scheme == "file":
-            return Uri("file", "", rest or "/")
+            if not rest:
+                raise InputError(f"{text}: a file URI needs a path (file:///abs/path or file://rel/path)")
+            return Uri("file", "", rest)
         raise InputError(f"{text}: unsupported URI scheme {scheme!r} (use s3://, file:// or a path)")
     return Uri("file", "", text)
 
@@ -71,14 +73,15 @@ def resolve_relative(ref: str, relative_to: str | Path) -> str:
     """Resolve `ref` (e.g. a sample's image) against the file that mentions it.
 
     Absolute refs (a scheme or a leading /) are returned unchanged; relative ones are joined onto the
-    directory of `relative_to` and may not contain `..`.
+    directory of `relative_to`. A ref comes from data, not from the user, so no form of it may contain a `..`
+    segment (`a/../../x`, `file://../x`, `s3://b/../k`, `/data/../etc`): escapes are refused, never normalised.
     """
+    _check_relative(ref, str(relative_to))
     if "://" in ref:
         parse(ref)  # validates the scheme
         return ref
     if ref.startswith("/"):
         return ref
-    _check_relative(ref, str(relative_to))
     u = parse(relative_to)
     parent = posixpath.dirname(u.path) if u.scheme == "s3" else str(Path(u.path).parent)
     return join(str(Uri(u.scheme, u.bucket, parent)), ref)

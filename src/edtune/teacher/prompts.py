@@ -364,3 +364,38 @@ def response_format(schema: dict[str, Any], backend: Literal["tgi", "openai"]) -
     if backend == "tgi":
         return {"type": "json", "value": schema}
     return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
+
+
+# ---------------------------------------------------------------- re-asking after an invalid reply
+
+ERROR_NOTE = "Your previous reply was invalid:"
+
+
+def with_error_note(messages: list[dict[str, Any]], error: str) -> list[dict[str, Any]]:
+    """The same request with the validation error appended to the LAST user text (one re-ask per request).
+
+    The note goes on a new line at the end of the last text part rather than into a new message, so every
+    `parse_*` above (which reads `messages[-1]` and stops at known markers) still reads the request unchanged.
+    """
+    note = f"\n{ERROR_NOTE} {error}. Reply again, exactly in the requested format."
+    out = [dict(m) for m in messages]
+    last = out[-1]
+    content = last.get("content")
+    if isinstance(content, str):
+        last["content"] = content + note
+    elif isinstance(content, list):
+        parts = [dict(p) for p in content]
+        idx = max((i for i, p in enumerate(parts) if p.get("type") == "text"), default=None)
+        if idx is None:
+            parts.append({"type": "text", "text": note.lstrip("\n")})
+        else:
+            parts[idx]["text"] = str(parts[idx].get("text", "")) + note
+        last["content"] = parts
+    return out
+
+
+def error_note_of(messages: list[dict[str, Any]]) -> str | None:
+    """The validation error a re-ask carries (None for a first ask); lets a server see it was re-asked."""
+    text = _text_of(messages[-1].get("content")) if messages else ""
+    i = text.rfind(ERROR_NOTE)
+    return text[i + len(ERROR_NOTE) :].strip() if i >= 0 else None

@@ -1,0 +1,1 @@
+"""Thin KFP v2 components over `edtune.stages`: parse inputs, call one stage function, write artifacts."""

@@ -1,0 +1,146 @@
+"""The main pipeline: evaluate → [diagnose → allocate → retrieve → tune → evaluate → decide] × rounds → finalize.
+
+Rounds are unrolled at compile time (`COMPILED_MAX_ROUNDS`); the runtime `max_rounds` parameter and the gain
+on the validation split stop early through nested `dsl.If`. Exactly one `finalize` runs: in the branch where a
+round decides to stop. Data flows through the run layout in object storage (DESIGN §3), so every task is
+resumable and KFP caching agrees with the stages' own skip logic. Secrets are bound by Secret *name* only.
+"""
+
+
+from typing import Any
+
+from kfp import dsl, kubernetes
+
+from components.allocate.component import RESOURCES as ALLOCATE_RES
+from components.allocate.component import allocate_op
+from components.configure.component import RESOURCES as CONFIGURE_RES
+from components.configure.component import configure_op
+from components.decide.component import RESOURCES as DECIDE_RES
+from components.decide.component import decide_op
+from components.diagnose.component import RESOURCES as DIAGNOSE_RES
+from components.diagnose.component import diagnose_op
+from components.evaluate.component import RESOURCES as EVALUATE_RES
+from components.evaluate.component import evaluate_op
+from components.finalize.component import RESOURCES as FINALIZE_RES
+from components.finalize.component import finalize_op
+from components.resources import apply
+from components.retrieve.component import RESOURCES as RETRIEVE_RES
+from components.retrieve.component import retrieve_op
+from components.tune.component import RESOURCES as TUNE_RES
+from components.tune.component import tune_op
+
+COMPILED_MAX_ROUNDS = 3
+
+# Secret name -> {key in the Secret: env var in the pod}. Values never pass through pipeline parameters.
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
+TEACHER_KEYS = {"HF_TOKEN": "HF_TOKEN"}
+MILVUS_KEYS = {"EDTUNE_MILVUS_TOKEN": "EDTUNE_MILVUS_TOKEN"}
+
+
+def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
+    kubernetes.use_secret_as_env(task, secret_name=s3, secret_key_to_env=S3_KEYS)
+    if teacher is not None:
+        kubernetes.use_secret_as_env(task, secret_name=teacher, secret_key_to_env=TEACHER_KEYS)
+    if milvus is not None:
+        kubernetes.use_secret_as_env(task, secret_name=milvus, secret_key_to_env=MILVUS_KEYS)
+    return task
+
+
+@dsl.pipeline(
+    name="edtune-error-driven-tuning",
+    description="Adapt a student LMM to a task from its own mistakes: a teacher diagnoses, Milvus retrieves "
+    "skill-matched support data, peft LoRA tunes; repeated until the validation gain stops.",
+)
+def error_driven_tuning(
+    task_val: str,
+    pool_uri: str,
+    student_base: str,
+    output_uri: str,
+    run_id: str = "run",
+    task_name: str = "task",
+    task_test: str = "",
+    pool_collection: str = "support",
+    milvus_uri: str = "http://edtune-milvus:19530",
+    teacher_url: str = "http://edtune-teacher",
+    teacher_model: str = "",
+    budget_per_round: int = 400,
+    max_rounds: int = COMPILED_MAX_ROUNDS,
+    min_gain: float = 0.0,
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    lora_lr: float = 3e-3,
+    eval_gpus: int = 1,
+    tune_gpus: int = 1,
+    config_overrides: str = "{}",
+    s3_secret: str = "edtune-s3",
+    teacher_secret: str = "edtune-teacher",
+    milvus_secret: str = "edtune-milvus",
+) -> None:
+    conf = apply(
+        configure_op(
+            run_id=run_id,
+            output_uri=output_uri,
+            task_name=task_name,
+            task_val=task_val,
+            task_test=task_test,
+            pool_uri=pool_uri,
+            pool_collection=pool_collection,
+            milvus_uri=milvus_uri,
+            teacher_url=teacher_url,
+            teacher_model=teacher_model,
+            student_base=student_base,
+            budget_per_round=budget_per_round,
+            max_rounds=max_rounds,
+            compiled_max_rounds=COMPILED_MAX_ROUNDS,
+            min_gain=min_gain,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_lr=lora_lr,
+            config_overrides=config_overrides,
+        ).set_display_name("configure"),
+        CONFIGURE_RES,
+    )
+    cfg = conf.output
+
+    def evaluate(r: int, after: list[Any]) -> list[Any]:
+        tasks = []
+        for split in ("val", "test"):
+            t = evaluate_op(config_json=cfg, round_idx=r, split=split).set_display_name(f"evaluate-{split}-r{r}")
+            _secrets(apply(t, EVALUATE_RES, eval_gpus), s3_secret)
+            for a in after:
+                t.after(a)
+            tasks.append(t)
+        return tasks
+
+    def decide(r: int, after: list[Any]) -> Any:
+        d = decide_op(config_json=cfg, round_idx=r).set_display_name(f"decide-r{r}")
+        _secrets(apply(d, DECIDE_RES), s3_secret)
+        for a in after:
+            d.after(a)
+        return d
+
+    def finalize(after: Any) -> None:
+        f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
+        _secrets(apply(f, FINALIZE_RES), s3_secret)
+
+    def one_round(r: int, after: Any) -> Any:
+        diag = diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)
+        _secrets(apply(diag, DIAGNOSE_RES), s3_secret, teacher=teacher_secret)
+        alloc = allocate_op(config_json=cfg, round_idx=r).set_display_name(f"allocate-r{r}").after(diag)
+        _secrets(apply(alloc, ALLOCATE_RES), s3_secret)
+        retr = retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
+        _secrets(apply(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
+        tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
+        _secrets(apply(tune, TUNE_RES, tune_gpus), s3_secret)
+        return decide(r, evaluate(r, [tune]))
+
+    def rounds_from(r: int, prev: Any) -> None:
+        current = one_round(r, prev)
+        with dsl.If(current.outputs["Output"] == "stop", name=f"stop-after-r{r}"):
+            finalize(current)
+        if r < COMPILED_MAX_ROUNDS:
+            with dsl.If(current.outputs["Output"] == "continue", name=f"round-{r + 1}"):
+                rounds_from(r + 1, current)
+
+    base = decide(0, evaluate(0, [conf]))
+    rounds_from(1, base)

@@ -1,0 +1,122 @@
+"""The shapes-world base student: a tiny Qwen2-VL trained fully on the world's generic pre-training stream.
+
+Recipe (FACTS.md "Best recipe measured"): AdamW lr 1e-3, wd 0.01, 100 warm-up steps, cosine to 1e-4, batch 16,
+grad clip 1.0, a fresh image every sample, 112 px, one torch thread. The stream asks only the base question
+families (gap families appear in captions only), so the result follows the `Step … Answer:` format and knows
+colour/shape/count but not the gap skills: a generic LMM with gaps, which the error-driven loop then fills.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edtune.student.checkpoint import write_manifest
+
+RECIPE = {
+    "lr": 1e-3,
+    "final_lr": 1e-4,
+    "weight_decay": 0.01,
+    "warmup": 100,
+    "batch_size": 16,
+    "clip": 1.0,
+    "image_side": 112,
+}
+DEFAULT_STEPS = 2500
+
+
+def pretrain_base(
+    out_dir: str,
+    *,
+    seed: int = 0,
+    seconds: float | None = None,
+    steps: int | None = None,
+    log_every: int = 100,
+) -> dict[str, Any]:
+    """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
+
+    `steps` fixes the schedule length; with only `seconds`, the step count is set from the speed of the first
+    20 steps so the cosine schedule ends on time. Writes `manifest.json` (sha256 of every file + the record).
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from edtune.student.families import get_family
+    from edtune.student.inputs import build_example, collate
+    from edtune.world.pretraining import base_stream
+
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fam = get_family("qwen2-vl")
+    fam.build_tiny(out, seed)
+    proc = fam.load_processor(out)
+    model = AutoModelForImageTextToText.from_pretrained(str(out), dtype=torch.float32)
+    model.train()
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    total = steps or DEFAULT_STEPS
+    warm = RECIPE["warmup"]
+    floor = RECIPE["final_lr"] / RECIPE["lr"]
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        frac = min(1.0, (step - warm) / max(1, total - warm))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    stream = base_stream(seed)
+    pad = proc.tokenizer.pad_token_id
+    curve: list[tuple[int, float]] = []
+    t0 = time.perf_counter()
+    step = 0
+    running = 0.0
+    while step < total:
+        batch = [
+            build_example(fam, proc, [h], [a], img)
+            for img, h, a in itertools.islice(stream, RECIPE["batch_size"])
+        ]
+        loss = model(**collate(batch, pad, with_mm=True)).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["clip"])
+        opt.step()
+        sched.step()
+        step += 1
+        running += float(loss.detach())
+        if step == 20 and steps is None and seconds is not None:
+            rate = step / (time.perf_counter() - t0)
+            total = max(warm + 50, int(rate * seconds))
+        if step % log_every == 0 or step == total:
+            n = log_every if step % log_every == 0 else step % log_every
+            curve.append((step, running / n))
+            running = 0.0
+            print(f"pretrain step={step}/{total} loss={curve[-1][1]:.4f} t={time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    model.save_pretrained(str(out))
+    record = {
+        "command": "edtune student pretrain " + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total)),
+        "family": "qwen2-vl",
+        "seed": seed,
+        "steps": total,
+        "train_seconds": round(elapsed, 1),
+        "steps_per_s": round(total / elapsed, 2),
+        "recipe": RECIPE,
+        "params": sum(p.numel() for p in model.parameters()),
+        "loss_curve": curve,
+        "torch_threads": 1,
+    }
+    (out / "pretrain.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_manifest(out, {"kind": "edtune-base-student", **{k: record[k] for k in ("command", "seed", "steps")}})
+    return record
+
+
+def _cli_args(out_dir: str, seed: int, steps: int) -> list[str]:
+    return ["--out", out_dir, "--seed", str(seed), "--steps", str(steps)]

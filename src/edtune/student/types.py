@@ -1,0 +1,56 @@
+"""The student's role (DESIGN §"narrow interface per role") and the results it reports. No torch here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from edtune.config import LoraConfig
+from edtune.schemas import SupportSample, TaskSample, Trace
+
+
+class TuneResult(BaseModel):
+    """What one LoRA tuning run did and cost; `adapter_dir` is a PEFT adapter directory (safetensors)."""
+
+    steps: int
+    loss_curve: list[float]
+    final_loss: float
+    samples_per_s: float
+    tokens_per_s: float
+    peak_rss_mb: float
+    peak_gpu_mb: float | None = None
+    adapter_dir: str
+    seconds: float
+    samples: int = 0
+    trainable_params: int = 0
+
+
+class EvalSummary(BaseModel):
+    """Accuracy with a Wilson 95% interval; `parse_rate` is the fraction of replies with an Answer line."""
+
+    accuracy: float = Field(ge=0, le=1)
+    ci95: tuple[float, float]
+    n: int
+    n_correct: int
+    parse_rate: float = Field(ge=0, le=1)
+    samples_per_s: float
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class Student(Protocol):
+    """A student answers questions with reasoning steps and tunes on samples; the loop needs nothing else."""
+
+    def answer(self, samples: Sequence[TaskSample]) -> Iterator[Trace]: ...
+
+    def tune(
+        self,
+        samples: Sequence[SupportSample],
+        out_dir: str,
+        lora: LoraConfig,
+        *,
+        adapter_in: str | None = None,
+        seed: int = 0,
+    ) -> TuneResult: ...

@@ -1,0 +1,501 @@
+"""Question families (skills) of the shapes world, their step templates, and how to check a step against a scene.
+
+Each family turns a scene into a question with a short gold rationale in the student's format (1-2 steps of a
+few words, short answers: the tiny student generates ~64 tokens). Step templates are owned here, so the
+reference teacher can parse a step back (`parse_step`), check its claim against a recovered scene
+(`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`family_of_question`).
+
+Answers are always written as text (a multiple-choice answer is the option text, not its letter).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edtune.world.scenes import COLORS, SHAPES, SIZES, Obj, Scene
+
+# ---------------------------------------------------------------- skills
+
+COLOR = "color recognition"
+SHAPE = "shape recognition"
+COUNT = "counting objects"
+SIDE = "spatial relations left right"
+SIZE = "size recognition"
+DESCRIBE = "scene description"
+
+SKILL_DESCRIPTIONS: dict[str, str] = {
+    COLOR: "Name the colour of an object.",
+    SHAPE: "Tell circles, squares and triangles apart.",
+    COUNT: "Count the objects that match a description.",
+    SIDE: "Tell whether an object is on the left or the right of the image.",
+    SIZE: "Tell small objects from large ones.",
+    DESCRIBE: "Describe every object of a scene with its colour, shape, size and side.",
+}
+SKILL_SYNONYMS: dict[str, list[str]] = {
+    COLOR: ["colour recognition", "color naming", "identifying colors"],
+    SHAPE: ["shape naming", "identifying shapes", "shape classification"],
+    COUNT: ["counting", "object counting", "counting shapes"],
+    SIDE: ["spatial relations", "left right position", "spatial reasoning", "object localization"],
+    SIZE: ["size comparison", "object size", "judging size"],
+    DESCRIBE: ["image captioning", "scene captioning"],
+}
+
+
+def canonical_skill(phrase: str) -> str | None:
+    """Map a skill phrase (canonical or synonym, any case) to its canonical name, or None."""
+    p = phrase.strip().lower()
+    for name, syns in SKILL_SYNONYMS.items():
+        if p == name or p in syns:
+            return name
+    return None
+
+
+# ---------------------------------------------------------------- questions
+
+
+@dataclass(frozen=True)
+class Question:
+    family: str
+    question: str
+    choices: list[str] | None
+    answer: str
+    steps: list[str]
+    skills: list[str] = field(default_factory=list)
+
+
+Maker = Callable[[Scene, random.Random, bool], "Question | None"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    skill: str  # the canonical skill phrase of the family
+    skills: tuple[str, ...]  # every skill it needs (first = canonical); 2-3 for compositional families
+    make: Maker
+    answer_kind: str  # "mc" | "short" | "both": which forms the family can be asked in
+
+
+def _plural(shape: str) -> str:
+    return shape + "s"
+
+
+def _choices(rng: random.Random, answer: str, pool: list[str], k: int) -> list[str]:
+    others = [p for p in pool if p != answer]
+    rng.shuffle(others)
+    out = [answer, *others[: k - 1]]
+    rng.shuffle(out)
+    return out
+
+
+def _unique(scene: Scene, key: Callable[[Obj], object]) -> list[Obj]:
+    counts: dict[object, int] = {}
+    for o in scene.objects:
+        counts[key(o)] = counts.get(key(o), 0) + 1
+    return [o for o in scene.objects if counts[key(o)] == 1]
+
+
+def _count_choices(rng: random.Random, n: int) -> list[str]:
+    return _choices(rng, str(n), [str(i) for i in range(0, 5)], 4)
+
+
+# step templates (text, parse regex)
+T_COLOR = "The {shape} is {color}."
+T_SHAPE = "The {color} object is a {shape}."
+T_COUNT = "I count {n} objects."
+T_SIZE = "The {color} {shape} is {size}."
+T_SIDE = "The {color} {shape} is on the {side}."
+T_LIST_COLOR = "The {color} objects are: {items}."
+T_NONE_COLOR = "There are no {color} objects."
+T_LIST_SHAPE = "The {plural} are: {items}."
+T_NONE_SHAPE = "There are no {plural}."
+T_LIST_SIDE = "On the {side}: {items}."
+T_NONE_SIDE = "Nothing is on the {side}."
+T_SO_COUNT = "So there are {n}."
+T_LARGE = "The {size} {shape} is {color}."
+
+
+def _make_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    cands = _unique(scene, lambda o: o.shape)
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
+    q = f"What color is the {o.shape}?"
+    return Question("color", q, choices, o.color, [T_COLOR.format(shape=o.shape, color=o.color)], [COLOR])
+
+
+def _make_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    cands = _unique(scene, lambda o: o.color)
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.shape, list(SHAPES), 3) if mc else None
+    q = f"What shape is the {o.color} object?"
+    return Question("shape", q, choices, o.shape, [T_SHAPE.format(color=o.color, shape=o.shape)], [SHAPE])
+
+
+def _make_count(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    n = len(scene)
+    if not 1 <= n <= 4:
+        return None
+    choices = _count_choices(rng, n) if mc else None
+    return Question("count", "How many objects are there?", choices, str(n), [T_COUNT.format(n=n)], [COUNT])
+
+
+def _make_size(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    cands = _unique(scene, lambda o: (o.color, o.shape))
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.size, list(SIZES), 2) if mc else None
+    q = f"Is the {o.name()} small or large?"
+    step = T_SIZE.format(color=o.color, shape=o.shape, size=o.size)
+    return Question("size", q, choices, o.size, [step], [SIZE])
+
+
+def _make_side(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    cands = _unique(scene, lambda o: (o.color, o.shape))
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.side, ["left", "right"], 2) if mc else None
+    q = f"Is the {o.name()} on the left or the right?"
+    step = T_SIDE.format(color=o.color, shape=o.shape, side=o.side)
+    return Question("side", q, choices, o.side, [step], [SIDE])
+
+
+def _items(objs: list[Obj], attr: str) -> str:
+    return ", ".join(getattr(o, attr) for o in objs)
+
+
+def _make_count_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    color = rng.choice(sorted({o.color for o in scene.objects}) if rng.random() < 0.85 else list(COLORS))
+    objs = [o for o in scene.objects if o.color == color]
+    if len(objs) > 4:
+        return None
+    first = (
+        T_LIST_COLOR.format(color=color, items=_items(objs, "shape"))
+        if objs
+        else T_NONE_COLOR.format(color=color)
+    )
+    n = len(objs)
+    choices = _count_choices(rng, n) if mc else None
+    return Question(
+        "count_color",
+        f"How many {color} objects are there?",
+        choices,
+        str(n),
+        [first, T_SO_COUNT.format(n=n)],
+        [COUNT, COLOR],
+    )
+
+
+def _make_count_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    shape = rng.choice(sorted({o.shape for o in scene.objects}) if rng.random() < 0.85 else list(SHAPES))
+    objs = [o for o in scene.objects if o.shape == shape]
+    if len(objs) > 4:
+        return None
+    pl = _plural(shape)
+    first = T_LIST_SHAPE.format(plural=pl, items=_items(objs, "color")) if objs else T_NONE_SHAPE.format(plural=pl)
+    n = len(objs)
+    choices = _count_choices(rng, n) if mc else None
+    return Question(
+        "count_shape", f"How many {pl} are there?", choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SHAPE]
+    )
+
+
+def _make_side_count(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    side = rng.choice(["left", "right"])
+    objs = [o for o in scene.objects if o.side == side]
+    if len(objs) > 4:
+        return None
+    items = ", ".join(o.name() for o in objs)
+    first = T_LIST_SIDE.format(side=side, items=items) if objs else T_NONE_SIDE.format(side=side)
+    n = len(objs)
+    choices = _count_choices(rng, n) if mc else None
+    q = f"How many objects are on the {side}?"
+    return Question("side_count", q, choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SIDE])
+
+
+def _make_side_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    """What color is the <shape> on the <side>? Only when that shape appears on both sides (so the side matters)
+    and exactly once on the asked side."""
+    cands = []
+    for o in scene.objects:
+        same = [p for p in scene.objects if p.shape == o.shape]
+        here = [p for p in same if p.side == o.side]
+        there = [p for p in same if p.side != o.side and p.color != o.color]
+        if len(here) == 1 and there:
+            cands.append(o)
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
+    q = f"What color is the {o.shape} on the {o.side}?"
+    step = T_SIDE.format(color=o.color, shape=o.shape, side=o.side)
+    return Question("side_color", q, choices, o.color, [step], [SIDE, COLOR])
+
+
+def _make_size_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    """What color is the <size> <shape>? Only when that shape appears in both sizes."""
+    cands = []
+    for o in scene.objects:
+        same = [p for p in scene.objects if p.shape == o.shape]
+        if len([p for p in same if p.size == o.size]) == 1 and any(
+            p.size != o.size and p.color != o.color for p in same
+        ):
+            cands.append(o)
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
+    q = f"What color is the {o.size} {o.shape}?"
+    step = T_LARGE.format(size=o.size, shape=o.shape, color=o.color)
+    return Question("size_color", q, choices, o.color, [step], [SIZE, COLOR])
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("color", COLOR, (COLOR,), _make_color, "both"),
+        Family("shape", SHAPE, (SHAPE,), _make_shape, "both"),
+        Family("count", COUNT, (COUNT,), _make_count, "both"),
+        Family("size", SIZE, (SIZE,), _make_size, "both"),
+        Family("side", SIDE, (SIDE,), _make_side, "both"),
+        Family("count_color", COUNT, (COUNT, COLOR), _make_count_color, "both"),
+        Family("count_shape", COUNT, (COUNT, SHAPE), _make_count_shape, "both"),
+        Family("side_count", SIDE, (SIDE, COUNT), _make_side_count, "both"),
+        Family("side_color", SIDE, (SIDE, COLOR), _make_side_color, "both"),
+        Family("size_color", SIZE, (SIZE, COLOR), _make_size_color, "both"),
+    )
+}
+
+# The base student never sees these as questions (only through captions); target tasks probe them.
+GAP_FAMILIES: tuple[str, ...] = ("side", "size", "side_count", "side_color", "size_color")
+BASE_FAMILIES: tuple[str, ...] = ("color", "shape", "count", "count_color", "count_shape")
+
+
+def ask(family: str, scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    """A question of `family` about `scene`, or None when the scene does not support it."""
+    return FAMILIES[family].make(scene, rng, mc)
+
+
+# ---------------------------------------------------------------- captions (distractors)
+
+CAPTION_QUESTION = "Describe the image."
+
+
+def caption(scene: Scene) -> str:
+    """Every object, left to right: size, colour, shape and side."""
+    parts = [f"A {o.size} {o.color} {o.shape} on the {o.side}." for o in sorted(scene.objects)]
+    return " ".join(parts) if parts else "An empty image."
+
+
+# ---------------------------------------------------------------- parsing back questions and steps
+
+_C = "|".join(COLORS)
+_S = "|".join(SHAPES)
+_Z = "|".join(SIZES)
+_QUESTION_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("color", re.compile(rf"^What color is the ({_S})\?$")),
+    ("shape", re.compile(rf"^What shape is the ({_C}) object\?$")),
+    ("count", re.compile(r"^How many objects are there\?$")),
+    ("size", re.compile(rf"^Is the ({_C}) ({_S}) small or large\?$")),
+    ("side", re.compile(rf"^Is the ({_C}) ({_S}) on the left or the right\?$")),
+    ("count_color", re.compile(rf"^How many ({_C}) objects are there\?$")),
+    ("count_shape", re.compile(rf"^How many ({_S})s are there\?$")),
+    ("side_count", re.compile(r"^How many objects are on the (left|right)\?$")),
+    ("side_color", re.compile(rf"^What color is the ({_S}) on the (left|right)\?$")),
+    ("size_color", re.compile(rf"^What color is the ({_Z}) ({_S})\?$")),
+    ("caption", re.compile(r"^Describe the image\.$")),
+]
+
+
+def family_of_question(text: str) -> str | None:
+    """The family of a question (its first line; options and instructions after it are ignored)."""
+    first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
+    for name, pat in _QUESTION_PATTERNS:
+        if pat.match(first):
+            return name
+    return None
+
+
+def skills_of_family(family: str) -> list[str]:
+    if family == "caption":
+        return [DESCRIBE]
+    return list(FAMILIES[family].skills)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A parsed step: which template, its slots, the skill it exercises, the answer it implies (if any)."""
+
+    template: str
+    slots: dict[str, str]
+    skill: str
+    implies: str | None
+
+
+def _split_items(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+_STEP_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
+    ("color", re.compile(rf"^The (?P<shape>{_S}) is (?P<color>{_C})\.?$"), COLOR),
+    ("shape", re.compile(rf"^The (?P<color>{_C}) object is an? (?P<shape>{_S})\.?$"), SHAPE),
+    ("count", re.compile(r"^I count (?P<n>\d+) objects?\.?$"), COUNT),
+    ("size", re.compile(rf"^The (?P<color>{_C}) (?P<shape>{_S}) is (?P<size>{_Z})\.?$"), SIZE),
+    ("side", re.compile(rf"^The (?P<color>{_C}) (?P<shape>{_S}) is on the (?P<side>left|right)\.?$"), SIDE),
+    ("list_color", re.compile(rf"^The (?P<color>{_C}) objects are: (?P<items>.*?)\.?$"), COLOR),
+    ("none_color", re.compile(rf"^There are no (?P<color>{_C}) objects\.?$"), COLOR),
+    ("list_shape", re.compile(rf"^The (?P<shape>{_S})s are: (?P<items>.*?)\.?$"), SHAPE),
+    ("none_shape", re.compile(rf"^There are no (?P<shape>{_S})s\.?$"), SHAPE),
+    ("list_side", re.compile(r"^On the (?P<side>left|right): (?P<items>.*?)\.?$"), SIDE),
+    ("none_side", re.compile(r"^Nothing is on the (?P<side>left|right)\.?$"), SIDE),
+    ("so_count", re.compile(r"^So there are (?P<n>\d+)\.?$"), COUNT),
+    ("size_color", re.compile(rf"^The (?P<size>{_Z}) (?P<shape>{_S}) is (?P<color>{_C})\.?$"), SIZE),
+]
+_IMPLIES = {
+    "color": "color",
+    "shape": "shape",
+    "count": "n",
+    "size": "size",
+    "so_count": "n",
+    "size_color": "color",
+}
+
+
+def parse_step(step: str, family: str | None = None) -> Claim | None:
+    """Parse a step written with one of our templates, or None. `family` disambiguates what a step implies
+    (a `side` step implies the side in the `side` family, the colour in `side_color`)."""
+    text = step.strip()
+    for template, pat, skill in _STEP_PATTERNS:
+        m = pat.match(text)
+        if m:
+            slots = {k: v for k, v in m.groupdict().items() if v is not None}
+            key = _IMPLIES.get(template)
+            if template == "side":
+                key = "color" if family == "side_color" else "side"
+            return Claim(template, slots, skill, slots.get(key) if key else None)
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    skill: str
+    explanation: str
+
+
+def _mark(objs: list[Obj], attr: str) -> list[str]:
+    return sorted(getattr(o, attr) for o in objs)
+
+
+def check_step(claim: Claim, scene: Scene) -> Verdict:
+    """Is the step's claim true of the scene? If not, which skill would have got it right, and why."""
+    s, objs = claim.slots, scene.objects
+    t = claim.template
+    if t == "color":
+        match = [o for o in objs if o.shape == s["shape"]]
+        if not match:
+            return Verdict(False, SHAPE, f"there is no {s['shape']} in the image")
+        if any(o.color == s["color"] for o in match):
+            return Verdict(True, COLOR, "")
+        return Verdict(False, COLOR, f"the {s['shape']} is {match[0].color}, not {s['color']}")
+    if t == "shape":
+        match = [o for o in objs if o.color == s["color"]]
+        if not match:
+            return Verdict(False, COLOR, f"there is no {s['color']} object in the image")
+        if any(o.shape == s["shape"] for o in match):
+            return Verdict(True, SHAPE, "")
+        return Verdict(False, SHAPE, f"the {s['color']} object is a {match[0].shape}, not a {s['shape']}")
+    if t == "count":
+        n = len(objs)
+        ok = int(s["n"]) == n
+        return Verdict(ok, COUNT, "" if ok else f"there are {n} objects, not {s['n']}")
+    if t in ("size", "side"):
+        match = [o for o in objs if o.color == s["color"] and o.shape == s["shape"]]
+        attr = t
+        skill = SIZE if t == "size" else SIDE
+        if not match:
+            return _missing(objs, s["color"], s["shape"], side=s.get("side"))
+        if any(getattr(o, attr) == s[attr] for o in match):
+            return Verdict(True, skill, "")
+        return Verdict(False, skill, f"the {s['color']} {s['shape']} is {_phrase(attr, getattr(match[0], attr))}")
+    if t in ("list_color", "none_color"):
+        real = [o for o in objs if o.color == s["color"]]
+        said = sorted(_split_items(s.get("items", "")))
+        if said == _mark(real, "shape"):
+            return Verdict(True, COLOR, "")
+        if len(said) == len(real):
+            return Verdict(False, SHAPE, f"the {s['color']} objects are: {', '.join(_mark(real, 'shape'))}")
+        return Verdict(False, COLOR, f"there are {len(real)} {s['color']} objects, not {len(said)}")
+    if t in ("list_shape", "none_shape"):
+        real = [o for o in objs if o.shape == s["shape"]]
+        said = sorted(_split_items(s.get("items", "")))
+        if said == _mark(real, "color"):
+            return Verdict(True, SHAPE, "")
+        if len(said) == len(real):
+            return Verdict(False, COLOR, f"the {s['shape']}s are: {', '.join(_mark(real, 'color'))}")
+        return Verdict(False, SHAPE, f"there are {len(real)} {s['shape']}s, not {len(said)}")
+    if t in ("list_side", "none_side"):
+        real = sorted(o.name() for o in objs if o.side == s["side"])
+        said = sorted(_split_items(s.get("items", "")))
+        if said == real:
+            return Verdict(True, SIDE, "")
+        return Verdict(False, SIDE, f"on the {s['side']} there are: {', '.join(real) or 'no objects'}")
+    if t == "so_count":
+        return Verdict(True, COUNT, "")  # checked against the previous step by `check_steps`
+    if t == "size_color":
+        same = [o for o in objs if o.shape == s["shape"]]
+        if not same:
+            return Verdict(False, SHAPE, f"there is no {s['shape']} in the image")
+        sized = [o for o in same if o.size == s["size"]]
+        if any(o.color == s["color"] for o in sized):
+            return Verdict(True, SIZE, "")
+        if any(o.color == s["color"] for o in same):
+            return Verdict(False, SIZE, f"the {s['color']} {s['shape']} is not {s['size']}")
+        if sized:
+            return Verdict(False, COLOR, f"the {s['size']} {s['shape']} is {sized[0].color}, not {s['color']}")
+        return Verdict(False, SIZE, f"there is no {s['size']} {s['shape']}")
+    return Verdict(False, COLOR, "unrecognised claim")
+
+
+def _phrase(attr: str, value: str) -> str:
+    return f"on the {value}" if attr == "side" else value
+
+
+def _missing(objs: tuple[Obj, ...], color: str, shape: str, side: str | None) -> Verdict:
+    """No object has both the colour and the shape claimed: blame colour if the shape exists where claimed."""
+    shaped = [o for o in objs if o.shape == shape and (side is None or o.side == side)]
+    if shaped:
+        return Verdict(False, COLOR, f"there is no {color} {shape}; the {shape} there is {shaped[0].color}")
+    if any(o.color == color for o in objs):
+        return Verdict(False, SHAPE, f"there is no {color} {shape} in the image")
+    return Verdict(False, COLOR, f"there is no {color} object in the image")
+
+
+def check_steps(steps: list[str], scene: Scene, family: str | None = None) -> tuple[int | None, Verdict | None]:
+    """The first wrong step (1-based) and its verdict, or (None, None) when every step checks out.
+
+    A step we cannot parse counts as wrong (blamed on the question family's skill). A closing count
+    ('So there are N.') must match the items listed in the step before it.
+    """
+    fam_skill = FAMILIES[family].skill if family in FAMILIES else COLOR
+    last_items: int | None = None
+    for i, step in enumerate(steps, start=1):
+        claim = parse_step(step, family)
+        if claim is None:
+            return i, Verdict(False, fam_skill, f"step {i} does not state a fact about the image clearly")
+        v = check_step(claim, scene)
+        if claim.template == "so_count" and last_items is not None and int(claim.slots["n"]) != last_items:
+            v = Verdict(False, COUNT, f"the previous step lists {last_items} objects, not {claim.slots['n']}")
+        if not v.ok:
+            return i, v
+        last_items = len(_split_items(claim.slots["items"])) if "items" in claim.slots else None
+        if claim.template.startswith("none_"):
+            last_items = 0
+    return None, None
