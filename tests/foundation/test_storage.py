@@ -101,7 +101,11 @@ def test_copy_dir_copies_every_file_between_any_two_stores(
         return f"s3://{s3_bucket}/{name}" if kind == "s3" else str(tmp_path / name)
 
     src, dst = base(src_kind, "src"), base(dst_kind, "dst")
-    files = {"adapter_config.json": b"{}", "weights/model.safetensors": os.urandom(3000), "deep/a/b/c.txt": b"c"}
+    files = {
+        "adapter_config.json": b"{}",
+        "weights/model.safetensors": os.urandom(3000),
+        "deep/a/b/c.txt": b"c",
+    }
     for rel, data in files.items():
         io.write_bytes(io.join(src, rel), data)
     copied = io.copy_dir(src, dst)

@@ -104,6 +104,8 @@ RESOLVE_BAD = [
 
 
 @pytest.mark.parametrize(("ref", "relative_to", "fragment"), RESOLVE_BAD)
-def test_resolve_relative_refuses_escapes_and_unsupported_schemes(ref: str, relative_to: str, fragment: str) -> None:
+def test_resolve_relative_refuses_escapes_and_unsupported_schemes(
+    ref: str, relative_to: str, fragment: str
+) -> None:
     with pytest.raises(InputError, match=fragment):
         resolve_relative(ref, relative_to)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,12 @@ def decode_image(data: bytes, where: str) -> Any:
         img.load()
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's own, stricter-than-ours guard fired first
+        raise InputError(f"{where}: image too large, refused as a likely decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        allowed = ", ".join(FORMATS)
+        raise InputError(f"{where}: not a readable image (unknown or unsupported format; accepted: {allowed})") from None
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
         raise InputError(f"{where}: not a readable image ({type(exc).__name__}: {exc})") from None
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.point(lambda v: v / 256).convert("L")

@@ -199,11 +199,20 @@ def _make_count_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | 
     if len(objs) > 4:
         return None
     pl = _plural(shape)
-    first = T_LIST_SHAPE.format(plural=pl, items=_items(objs, "color")) if objs else T_NONE_SHAPE.format(plural=pl)
+    first = (
+        T_LIST_SHAPE.format(plural=pl, items=_items(objs, "color"))
+        if objs
+        else T_NONE_SHAPE.format(plural=pl)
+    )
     n = len(objs)
     choices = _count_choices(rng, n) if mc else None
     return Question(
-        "count_shape", f"How many {pl} are there?", choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SHAPE]
+        "count_shape",
+        f"How many {pl} are there?",
+        choices,
+        str(n),
+        [first, T_SO_COUNT.format(n=n)],
+        [COUNT, SHAPE],
     )
 
 
@@ -424,7 +433,9 @@ def check_step(claim: Claim, scene: Scene) -> Verdict:
             return _missing(objs, s["color"], s["shape"], side=s.get("side"))
         if any(getattr(o, attr) == s[attr] for o in match):
             return Verdict(True, skill, "")
-        return Verdict(False, skill, f"the {s['color']} {s['shape']} is {_phrase(attr, getattr(match[0], attr))}")
+        return Verdict(
+            False, skill, f"the {s['color']} {s['shape']} is {_phrase(attr, getattr(match[0], attr))}"
+        )
     if t in ("list_color", "none_color"):
         real = [o for o in objs if o.color == s["color"]]
         said = sorted(_split_items(s.get("items", "")))
@@ -459,7 +470,9 @@ def check_step(claim: Claim, scene: Scene) -> Verdict:
         if any(o.color == s["color"] for o in same):
             return Verdict(False, SIZE, f"the {s['color']} {s['shape']} is not {s['size']}")
         if sized:
-            return Verdict(False, COLOR, f"the {s['size']} {s['shape']} is {sized[0].color}, not {s['color']}")
+            return Verdict(
+                False, COLOR, f"the {s['size']} {s['shape']} is {sized[0].color}, not {s['color']}"
+            )
         return Verdict(False, SIZE, f"there is no {s['size']} {s['shape']}")
     return Verdict(False, COLOR, "unrecognised claim")
 
@@ -478,7 +491,9 @@ def _missing(objs: tuple[Obj, ...], color: str, shape: str, side: str | None) ->
     return Verdict(False, COLOR, f"there is no {color} object in the image")
 
 
-def check_steps(steps: list[str], scene: Scene, family: str | None = None) -> tuple[int | None, Verdict | None]:
+def check_steps(
+    steps: list[str], scene: Scene, family: str | None = None
+) -> tuple[int | None, Verdict | None]:
     """The first wrong step (1-based) and its verdict, or (None, None) when every step checks out.
 
     A step we cannot parse counts as wrong (blamed on the question family's skill). A closing count

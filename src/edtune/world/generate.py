@@ -60,7 +60,9 @@ def _atomic(path: Path) -> Any:
 
 
 def _line(fh: IO[str], rec: BaseModel) -> None:
-    fh.write(json.dumps(rec.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False) + "\n")
+    fh.write(
+        json.dumps(rec.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False) + "\n"
+    )
 
 
 def _progress(enabled: bool) -> Any:

@@ -91,7 +91,9 @@ def iter_pool(seed: int, size: int, id_prefix: str = "pool") -> Iterator[SceneGr
             sid = f"{id_prefix}-{made:07d}"
             convo: list[Turn] = []
             for k, (_, human, gpt, _) in enumerate(turns):
-                convo.append(Turn.model_validate({"from": "human", "value": ("<image>\n" if k == 0 else "") + human}))
+                convo.append(
+                    Turn.model_validate({"from": "human", "value": ("<image>\n" if k == 0 else "") + human})
+                )
                 convo.append(Turn.model_validate({"from": "gpt", "value": gpt}))
             fams = [t[0] for t in turns]
             skills: list[str] = []
@@ -105,7 +107,9 @@ def iter_pool(seed: int, size: int, id_prefix: str = "pool") -> Iterator[SceneGr
                 rationale=any(t[3] for t in turns),
                 turns=len(turns),
             )
-            samples.append((SupportSample(id=sid, image=image, conversations=convo, source="shapes-world"), label))
+            samples.append(
+                (SupportSample(id=sid, image=image, conversations=convo, source="shapes-world"), label)
+            )
             made += 1
         if samples:
             yield SceneGroup(image, scene, samples)

@@ -16,7 +16,7 @@ from edtune.student.prompt import format_question, format_reasoning
 from edtune.world.families import BASE_FAMILIES, CAPTION_QUESTION, GAP_FAMILIES, ask, caption
 from edtune.world.scenes import make_scene, render
 
-__all__ = ["BASE_FAMILIES", "GAP_FAMILIES", "base_stream", "base_sample"]
+__all__ = ["BASE_FAMILIES", "GAP_FAMILIES", "base_sample", "base_stream"]
 
 CAPTION_SHARE = 0.25  # FACTS: captions 1:1:1:1 with colour, shape and count lift shape naming
 MC_SHARE = 0.5  # half of the questions are asked with options, as target tasks mostly are
@@ -27,7 +27,12 @@ def base_sample(rng: random.Random, families: tuple[str, ...] = BASE_FAMILIES) -
     while True:
         scene = make_scene(rng)
         if rng.random() < CAPTION_SHARE:
-            return render(scene), format_question(CAPTION_QUESTION, reasoning=False), caption(scene), "caption"
+            return (
+                render(scene),
+                format_question(CAPTION_QUESTION, reasoning=False),
+                caption(scene),
+                "caption",
+            )
         fam = rng.choice(families)
         q = ask(fam, scene, rng, mc=rng.random() < MC_SHARE)
         if q is None:

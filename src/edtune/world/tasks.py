@@ -26,7 +26,11 @@ class TaskSpec:
     def answer_type(self) -> str:
         if self.mc:
             return "multiple-choice"
-        return "number" if all(f.startswith("count") or f.endswith("_count") for f, _ in self.families) else "short-answer"
+        return (
+            "number"
+            if all(f.startswith("count") or f.endswith("_count") for f, _ in self.families)
+            else "short-answer"
+        )
 
     @property
     def skills(self) -> list[str]:

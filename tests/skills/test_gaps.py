@@ -1,0 +1,69 @@
+"""Skill-gap normalisation: near-duplicate names merge, distinct skills stay apart, order is deterministic."""
+
+from __future__ import annotations
+
+import pytest
+
+from edtune.schemas import MissingSkill, MistakeReport
+from edtune.skills.embed import Embedder
+from edtune.skills.gaps import merge_gaps, normalise
+
+
+def report(sid: str, *names: str, status: str = "diagnosed") -> MistakeReport:
+    if status != "diagnosed":
+        return MistakeReport(sample_id=sid, status="undiagnosed", reason="no reply")
+    return MistakeReport(
+        sample_id=sid,
+        erroneous_step=1,
+        missing_skills=[MissingSkill(name=n, description=f"about {n}") for n in names],
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Colour recognition.", "color recognition"), ("left-right  relations", "left right relations"), ("GREY shades", "gray shades")],
+)
+def test_normal_form_folds_case_punctuation_and_spelling(a: str, b: str):
+    assert normalise(a) == normalise(b)
+
+
+def test_colour_and_color_merge_and_distinct_skills_stay_apart(embedder: Embedder):
+    reports = [
+        report("v1", "colour recognition"),
+        report("v2", "color recognition"),
+        report("v3", "color recognition"),
+        report("v4", "counting objects"),
+        report("v5", "object counting"),
+        report("v6", "shape recognition"),
+        report("v7", "left right relations"),
+        report("v8", "x", status="undiagnosed"),
+    ]
+    gaps = merge_gaps(reports, threshold=0.85, embedder=embedder)
+    assert [(g.skill, g.count) for g in gaps] == [
+        ("color recognition", 3),
+        ("counting objects", 2),
+        ("left right relations", 1),
+        ("shape recognition", 1),
+    ]
+    assert gaps[0].examples == ["v1", "v2", "v3"]
+    assert gaps[0].description == "about color recognition"
+
+
+def test_embedding_merge_needs_the_embedder_and_the_threshold(embedder: Embedder):
+    reports = [report("v1", "counting objects"), report("v2", "object counting")]
+    assert len(merge_gaps(reports, threshold=0.85, embedder=None)) == 2  # string normal form only
+    assert len(merge_gaps(reports, threshold=0.999, embedder=embedder)) == 2
+    assert len(merge_gaps(reports, threshold=0.85, embedder=embedder)) == 1
+
+
+def test_a_report_naming_two_variants_of_one_gap_counts_once(embedder: Embedder):
+    gaps = merge_gaps([report("v1", "colour naming"), report("v1", "color naming")], threshold=0.85, embedder=embedder)
+    assert [(g.count, g.examples) for g in gaps] == [(1, ["v1"])]
+
+
+def test_merge_is_deterministic_under_input_order(embedder: Embedder):
+    reports = [report(f"v{i}", n) for i, n in enumerate(["size comparison", "colour naming", "color naming", "counting"])]
+    a = merge_gaps(reports, threshold=0.85, embedder=embedder)
+    b = merge_gaps(list(reversed(reports)), threshold=0.85, embedder=embedder)
+    assert [(g.skill, g.count, sorted(g.examples)) for g in a] == [(g.skill, g.count, sorted(g.examples)) for g in b]
+    assert merge_gaps([], threshold=0.85, embedder=embedder) == []

@@ -1,0 +1,86 @@
+"""Retrieval over a real Milvus Lite index: per-gap budgets, exclusion of earlier rounds, dedup with back-fill."""
+
+from __future__ import annotations
+
+import pytest
+
+from edtune.schemas import SkillGap
+from edtune.skills.baselines import select_random, select_similar_questions
+from edtune.skills.index import SkillIndex
+from edtune.skills.retrieve import retrieve
+
+from .conftest import TAGS
+
+
+def gap(skill: str, budget: int, count: int = 1) -> SkillGap:
+    return SkillGap(skill=skill, count=count, budget=budget)
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_each_gap_gets_its_budget_and_no_sample_is_selected_twice(tagged_index: SkillIndex, mode: str):
+    gaps = [gap("counting objects", 2), gap("object counting", 2), gap("color naming", 2)]
+    sel = retrieve(tagged_index, gaps, mode=mode, round=1)
+    ids = [s.support_id for s in sel]
+    assert len(ids) == 6 and len(set(ids)) == 6
+    by_skill = {g.skill: [s for s in sel if s.skill == g.skill] for g in gaps}
+    assert all(len(v) == 2 for v in by_skill.values())
+    assert all([s.rank for s in v] == [1, 2] for v in by_skill.values())
+    assert {s.support_id for s in by_skill["object counting"]}.isdisjoint(
+        s.support_id for s in by_skill["counting objects"]
+    )
+    assert all(s.round == 1 for s in sel)
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_samples_used_in_earlier_rounds_are_never_selected_again(tagged_index: SkillIndex, mode: str):
+    first = retrieve(tagged_index, [gap("counting objects", 2)], mode=mode, round=1)
+    used = {s.support_id for s in first}
+    second = retrieve(tagged_index, [gap("counting objects", 2)], mode=mode, round=2, exclude=used)
+    assert used.isdisjoint(s.support_id for s in second)
+    assert len(second) == 2
+
+
+def test_a_gap_that_runs_out_of_matches_hands_its_budget_to_the_others(tagged_index: SkillIndex):
+    # BM25 matches "weather" once only; the 3 missing samples back-fill the counting gap.
+    gaps = [gap("weather", 4), gap("counting", 2)]
+    sel = retrieve(tagged_index, gaps, mode="bm25", round=0)
+    assert len(sel) == 6 or len([s for s in sel if s.skill == "counting"]) == 3  # 3 counting samples exist
+    assert [s.support_id for s in sel if s.skill == "weather"] == ["wea-1"]
+    assert {s.support_id for s in sel if s.skill == "counting"} == {"cnt-1", "cnt-2", "cnt-3"}
+
+
+def test_dense_back_fill_reaches_the_exact_round_budget(tagged_index: SkillIndex):
+    gaps = [gap("weather description", 3), gap("counting objects", 3)]
+    sel = retrieve(tagged_index, gaps, mode="dense", round=0, exclude={"cnt-1"})
+    assert len(sel) == 6 and len({s.support_id for s in sel}) == 6 and "cnt-1" not in {s.support_id for s in sel}
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_the_same_inputs_give_the_same_selection(tagged_index: SkillIndex, mode: str):
+    gaps = [gap("counting objects", 3), gap("shape naming", 2)]
+    a = retrieve(tagged_index, gaps, mode=mode, round=0, exclude={"col-2"})
+    b = retrieve(tagged_index, gaps, mode=mode, round=0, exclude={"col-2"})
+    assert [s.model_dump() for s in a] == [s.model_dump() for s in b]
+
+
+def test_query_override_replaces_the_skill_text(tagged_index: SkillIndex):
+    sel = retrieve(tagged_index, [gap("g1", 1)], mode="bm25", round=0, queries={"g1": "triangles"})
+    assert [(s.support_id, s.skill) for s in sel] == [("shp-2", "g1")]
+
+
+def test_random_baseline_is_seeded_and_respects_exclusion():
+    ids = sorted(TAGS)
+    a = select_random(ids, 5, seed=3, round=1, exclude={"cnt-1"})
+    b = select_random(list(reversed(ids)), 5, seed=3, round=1, exclude={"cnt-1"})
+    c = select_random(ids, 5, seed=4, round=1, exclude={"cnt-1"})
+    assert [s.support_id for s in a] == [s.support_id for s in b]
+    assert [s.support_id for s in a] != [s.support_id for s in c]
+    assert "cnt-1" not in {s.support_id for s in a} and len(a) == 5
+    assert len(select_random(ids, 100, seed=0, round=0)) == len(ids)
+
+
+def test_similar_questions_baseline_covers_every_question_without_duplicates(tagged_index: SkillIndex):
+    sel = select_similar_questions(tagged_index, ["how many objects?", "what is the weather?"], 4, round=2)
+    ids = [s.support_id for s in sel]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert "wea-1" in ids and ids[0].startswith("cnt")
