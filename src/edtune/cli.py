@@ -127,7 +127,11 @@ def _json_error(argv: list[str], exc: BaseException, exit_code: int) -> None:
     import json
 
     problems = [str(p) for p in getattr(exc, "problems", [])]
-    err = {"type": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else "", "problems": problems}
+    err = {
+        "type": type(exc).__name__,
+        "message": str(exc).splitlines()[0] if str(exc) else "",
+        "problems": problems,
+    }
     sys.stdout.write(json.dumps({"ok": False, "exit_code": exit_code, "error": err}) + "\n")
     sys.stdout.flush()
 

@@ -68,7 +68,9 @@ class TeacherConfig(_Section):
     image_max_side: int = Field(default=448, ge=28)
     skill_merge_threshold: float = Field(default=0.85, ge=0, le=1)
     backoff_s: float = Field(default=0.5, gt=0)  # first retry delay; doubles per attempt, with jitter
-    backoff_max_s: float = Field(default=30.0, gt=0)  # cap of one retry delay (a 429 Retry-After may exceed it)
+    backoff_max_s: float = Field(
+        default=30.0, gt=0
+    )  # cap of one retry delay (a 429 Retry-After may exceed it)
     tag_images: bool = False  # annotate: send the support image too (text alone names what a turn teaches)
 
 
@@ -184,7 +186,10 @@ def _text_kind(dotted: str) -> Literal["str", "optional"] | None:
         ann = model = model.model_fields[k].annotation
     if ann is str:
         return "str"
-    if typing.get_origin(ann) in (typing.Union, types.UnionType) and set(typing.get_args(ann)) == {str, type(None)}:
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and set(typing.get_args(ann)) == {
+        str,
+        type(None),
+    }:
         return "optional"
     return None
 
@@ -265,7 +270,10 @@ def load_config(
         problems = []
         for e in exc.errors():
             dotted = ".".join(str(p) for p in e["loc"])
-            src = sources.get(dotted, "default")
+            # a section set whole by a nested key (`--set seed.x=1`) takes the source of that key
+            src = sources.get(dotted) or next(
+                (v for k, v in sources.items() if k.startswith(dotted + ".")), "default"
+            )
             problems.append(Problem(src, None, dotted, e["msg"]))
         raise ConfigError("invalid configuration", problems) from None
 

@@ -21,7 +21,15 @@ CASES = [
     ("proportional floor then shares", (6, 2, 1, 1), 20, "proportional", 1, None, [10, 4, 3, 3]),
     ("proportional without floor", (6, 2, 1, 1), 20, "proportional", 0, None, [12, 4, 2, 2]),
     ("budget below floors: frequent gaps first", (5, 3, 1), 2, "proportional", 1, None, [1, 1, 0]),
-    ("cap moves excess to gaps with room", (6, 2, 1, 1), 20, "proportional", 1, {"s0": 3, "s1": 50, "s2": 50, "s3": 50}, [3, 7, 5, 5]),
+    (
+        "cap moves excess to gaps with room",
+        (6, 2, 1, 1),
+        20,
+        "proportional",
+        1,
+        {"s0": 3, "s1": 50, "s2": 50, "s3": 50},
+        [3, 7, 5, 5],
+    ),
     ("pool smaller than budget: all it has", (2, 2), 50, "proportional", 1, {"s0": 4, "s1": 7}, [4, 7]),
     ("per-mistake with a cap", (3, 1), 8, "per-mistake", 1, {"s0": 2, "s1": 10}, [2, 6]),
     ("zero budget", (3, 1), 0, "proportional", 1, None, [0, 0]),
@@ -29,7 +37,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "counts", "budget", "policy", "floor", "available", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "counts", "budget", "policy", "floor", "available", "expected"), CASES, ids=[c[0] for c in CASES]
+)
 def test_budgets_sum_exactly_and_follow_the_policy(name, counts, budget, policy, floor, available, expected):
     out = allocate(gaps(*counts), budget, policy=policy, min_per_skill=floor, available=available)
     got = [g.budget for g in out]
@@ -48,7 +58,9 @@ def test_any_budget_is_spent_exactly(budget: int, policy: str):
     assert [g.skill for g in out] == [f"s{i}" for i in range(7)]
 
 
-@pytest.mark.parametrize(("budget", "policy", "floor"), [(-1, "proportional", 1), (5, "weird", 1), (5, "proportional", -2)])
+@pytest.mark.parametrize(
+    ("budget", "policy", "floor"), [(-1, "proportional", 1), (5, "weird", 1), (5, "proportional", -2)]
+)
 def test_bad_arguments_are_refused(budget, policy, floor):
     with pytest.raises(InputError):
         allocate(gaps(1), budget, policy=policy, min_per_skill=floor)

@@ -21,7 +21,11 @@ def report(sid: str, *names: str, status: str = "diagnosed") -> MistakeReport:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("Colour recognition.", "color recognition"), ("left-right  relations", "left right relations"), ("GREY shades", "gray shades")],
+    [
+        ("Colour recognition.", "color recognition"),
+        ("left-right  relations", "left right relations"),
+        ("GREY shades", "gray shades"),
+    ],
 )
 def test_normal_form_folds_case_punctuation_and_spelling(a: str, b: str):
     assert normalise(a) == normalise(b)
@@ -57,13 +61,20 @@ def test_embedding_merge_needs_the_embedder_and_the_threshold(embedder: Embedder
 
 
 def test_a_report_naming_two_variants_of_one_gap_counts_once(embedder: Embedder):
-    gaps = merge_gaps([report("v1", "colour naming"), report("v1", "color naming")], threshold=0.85, embedder=embedder)
+    gaps = merge_gaps(
+        [report("v1", "colour naming"), report("v1", "color naming")], threshold=0.85, embedder=embedder
+    )
     assert [(g.count, g.examples) for g in gaps] == [(1, ["v1"])]
 
 
 def test_merge_is_deterministic_under_input_order(embedder: Embedder):
-    reports = [report(f"v{i}", n) for i, n in enumerate(["size comparison", "colour naming", "color naming", "counting"])]
+    reports = [
+        report(f"v{i}", n)
+        for i, n in enumerate(["size comparison", "colour naming", "color naming", "counting"])
+    ]
     a = merge_gaps(reports, threshold=0.85, embedder=embedder)
     b = merge_gaps(list(reversed(reports)), threshold=0.85, embedder=embedder)
-    assert [(g.skill, g.count, sorted(g.examples)) for g in a] == [(g.skill, g.count, sorted(g.examples)) for g in b]
+    assert [(g.skill, g.count, sorted(g.examples)) for g in a] == [
+        (g.skill, g.count, sorted(g.examples)) for g in b
+    ]
     assert merge_gaps([], threshold=0.85, embedder=embedder) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edtune.skills.index import FILTER_MAX_IDS, SkillIndex
+
 from .conftest import TAGS
 
 EXACT_TERM_CASES = [
@@ -16,7 +17,9 @@ EXACT_TERM_CASES = [
 
 
 @pytest.mark.parametrize(("query", "expected"), EXACT_TERM_CASES)
-def test_bm25_finds_samples_tagged_with_the_exact_term(tagged_index: SkillIndex, query: str, expected: set[str]):
+def test_bm25_finds_samples_tagged_with_the_exact_term(
+    tagged_index: SkillIndex, query: str, expected: set[str]
+):
     hits = tagged_index.search(query, mode="bm25", k=len(expected))
     assert {i for i, _ in hits} == expected
     assert all(score > 0 for _, score in hits)
@@ -29,7 +32,9 @@ SYNONYM_CASES = [
 
 
 @pytest.mark.parametrize(("query", "relevant"), SYNONYM_CASES)
-def test_dense_and_hybrid_find_a_synonym_that_bm25_misses(tagged_index: SkillIndex, query: str, relevant: set[str]):
+def test_dense_and_hybrid_find_a_synonym_that_bm25_misses(
+    tagged_index: SkillIndex, query: str, relevant: set[str]
+):
     bm25 = {i for i, _ in tagged_index.search(query, mode="bm25", k=3)}
     dense = tagged_index.search(query, mode="dense", k=1)
     hybrid = {i for i, _ in tagged_index.search(query, mode="hybrid", k=3)}
@@ -46,7 +51,9 @@ def test_scores_descend_and_ties_break_by_id(tagged_index: SkillIndex, mode: str
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
-def test_excluded_ids_never_come_back_with_a_short_or_a_long_exclusion_list(tagged_index: SkillIndex, mode: str):
+def test_excluded_ids_never_come_back_with_a_short_or_a_long_exclusion_list(
+    tagged_index: SkillIndex, mode: str
+):
     excluded = {"cnt-1", "cnt-2"}
     short = tagged_index.search("counting objects", mode=mode, k=5, exclude=excluded)  # filter expression
     padding = {f"not-in-pool-{i}" for i in range(FILTER_MAX_IDS + 10)}

@@ -23,8 +23,9 @@ def test_each_gap_gets_its_budget_and_no_sample_is_selected_twice(tagged_index: 
     ids = [s.support_id for s in sel]
     assert len(ids) == 6 and len(set(ids)) == 6
     by_skill = {g.skill: [s for s in sel if s.skill == g.skill] for g in gaps}
-    assert all(len(v) == 2 for v in by_skill.values())
-    assert all([s.rank for s in v] == [1, 2] for v in by_skill.values())
+    assert all([s.rank for s in v] == list(range(1, len(v) + 1)) for v in by_skill.values())
+    if mode != "bm25":  # BM25 has no stemming: "object counting" matches only 3 "counting" samples, so it
+        assert all(len(v) == 2 for v in by_skill.values())  # may run short and others back-fill
     assert {s.support_id for s in by_skill["object counting"]}.isdisjoint(
         s.support_id for s in by_skill["counting objects"]
     )
@@ -52,7 +53,9 @@ def test_a_gap_that_runs_out_of_matches_hands_its_budget_to_the_others(tagged_in
 def test_dense_back_fill_reaches_the_exact_round_budget(tagged_index: SkillIndex):
     gaps = [gap("weather description", 3), gap("counting objects", 3)]
     sel = retrieve(tagged_index, gaps, mode="dense", round=0, exclude={"cnt-1"})
-    assert len(sel) == 6 and len({s.support_id for s in sel}) == 6 and "cnt-1" not in {s.support_id for s in sel}
+    assert (
+        len(sel) == 6 and len({s.support_id for s in sel}) == 6 and "cnt-1" not in {s.support_id for s in sel}
+    )
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])

@@ -149,9 +149,11 @@ class FaultTeacher:
     def next_fault(self, kind: str, body: bytes, messages: list[dict[str, Any]]) -> str | None:
         sha = hashlib.sha256(body).hexdigest()
         text = prompts._text_of(messages[-1].get("content")) if messages else ""
+        # a re-ask (same request + error note) continues the same fault script as the first ask
+        script = hashlib.sha256(f"{kind}\0{text.split(chr(10) + prompts.ERROR_NOTE)[0]}".encode()).hexdigest()
         with self._lock:
-            n = self._seen.get(sha, 0)
-            self._seen[sha] = n + 1
+            n = self._seen.get(script, 0)
+            self._seen[script] = n + 1
             faults = self.plan.get(kind, self.plan.get("*", []))
             fault = faults[n] if n < len(faults) else None
             self.hits.append(Hit(time.monotonic(), kind, sha, fault, text, prompts.error_note_of(messages)))
@@ -241,6 +243,9 @@ def _handler(teacher: FaultTeacher) -> type[BaseHTTPRequestHandler]:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of concurrent connects must not overflow the listen backlog
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on a slow reply (timeout) leaves a broken pipe here: expected
 
 
 class RunningTeacher:

@@ -145,9 +145,12 @@ def test_unhealthy_endpoint_fails_before_any_chat_request(tmp_path: Path, teache
 
 
 def test_nothing_listening_is_a_service_error_naming_the_url(tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    import socket
 
-    url = f"http://127.0.0.1:{free_port()}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
     traces, samples = make_case(tmp_path, 1)
     with pytest.raises(ServiceError, match="unreachable") as err:
         diagnose(traces, samples, _cfg(url, max_retries=1), cache_dir=str(tmp_path / "c"), progress=False)

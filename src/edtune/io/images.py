@@ -41,10 +41,14 @@ def decode_image(data: bytes, where: str) -> Any:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # PIL's own, stricter-than-ours guard fired first
-        raise InputError(f"{where}: image too large, refused as a likely decompression bomb ({exc})") from None
+        raise InputError(
+            f"{where}: image too large, refused as a likely decompression bomb ({exc})"
+        ) from None
     except UnidentifiedImageError:
         allowed = ", ".join(FORMATS)
-        raise InputError(f"{where}: not a readable image (unknown or unsupported format; accepted: {allowed})") from None
+        raise InputError(
+            f"{where}: not a readable image (unknown or unsupported format; accepted: {allowed})"
+        ) from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
         raise InputError(f"{where}: not a readable image ({type(exc).__name__}: {exc})") from None
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

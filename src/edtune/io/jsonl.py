@@ -76,14 +76,25 @@ def scan_jsonl(
                 [Problem(where, lineno, None, f"expected a JSON object, got {type(obj).__name__}")],
             )
             continue
+        problems: list[Problem] = []
+        # the id is checked for duplicates even when the rest of the record is invalid: all problems at once
+        raw_id = obj.get(id_field) if id_field else None
+        if isinstance(raw_id, str) and raw_id:
+            if raw_id in seen:
+                problems.append(
+                    Problem(
+                        where, lineno, id_field, f"duplicate id {raw_id!r} (first on line {seen[raw_id]})"
+                    )
+                )
+            else:
+                seen[raw_id] = lineno
         try:
             rec = model.model_validate(obj)
         except ValidationError as exc:
             probs = [Problem(where, lineno, _field(e["loc"]), e["msg"]) for e in exc.errors()[:max_problems]]
-            yield lineno, None, probs
+            yield lineno, None, probs + problems
             continue
-        problems: list[Problem] = []
-        if id_field:
+        if id_field and not (isinstance(raw_id, str) and raw_id):  # an id given under an alias or coerced
             key = str(getattr(rec, id_field))
             if key in seen:
                 problems.append(
@@ -172,7 +183,9 @@ def read_journal(path: str | Path, model: type[M]) -> list[M]:
         except (ValidationError, ValueError) as exc:
             if i == last:
                 continue  # a torn tail: the record in flight when the writer died
-            problems.append(Problem(str(path), i + 1, None, f"corrupt journal line: {str(exc).splitlines()[0]}"))
+            problems.append(
+                Problem(str(path), i + 1, None, f"corrupt journal line: {str(exc).splitlines()[0]}")
+            )
     if problems:
         raise InputError(f"{path}: {len(problems)} corrupt line(s) before the end", problems[:MAX_PROBLEMS])
     return out

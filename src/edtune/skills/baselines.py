@@ -46,12 +46,18 @@ def select_similar_questions(
         out: list[Selection] = []
         seen: set[str] = set()
         for r in range(depth):
-            for qi, hits in enumerate(lists):
+            for hits in lists:
                 if r < len(hits) and hits[r][0] not in seen and len(out) < n:
                     sid, score = hits[r]
                     seen.add(sid)
                     out.append(
-                        Selection(support_id=sid, skill="similar-questions", score=score, rank=len(out) + 1, round=round)
+                        Selection(
+                            support_id=sid,
+                            skill="similar-questions",
+                            score=score,
+                            rank=len(out) + 1,
+                            round=round,
+                        )
                     )
         exhausted = all(len(h) < depth for h in lists)
         if len(out) >= n or exhausted or depth >= 16384:

@@ -122,6 +122,7 @@ class SkillIndex:
         self.index_type = self._resolve_index_type(index_type)
         self.embedder = embedder or Embedder()
         self._client: Any = None
+        self._loaded = False
 
     # ------------------------------------------------------------------ connection and errors
 
@@ -202,12 +203,21 @@ class SkillIndex:
     def exists(self) -> bool:
         return bool(self._call("has_collection", self.client.has_collection, self.collection))
 
+    def _load(self) -> None:
+        """A collection reopened by a new process is 'released' (not searchable) until loaded."""
+        if not self._loaded:
+            self._call("load_collection", self.client.load_collection, self.collection)
+            self._loaded = True
+
     def _require(self) -> None:
+        if self._loaded:
+            return
         if not self.exists():
             raise InputError(
                 f"{self._where_coll()}: the collection does not exist; "
                 f"build it first: edtune index --pool POOL --milvus-uri {self.where} --collection {self.collection}"
             )
+        self._load()
 
     def _create(self) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
@@ -270,6 +280,7 @@ class SkillIndex:
         """Rows in the collection (0 if it does not exist yet)."""
         if not self.exists():
             return 0
+        self._load()
         res = self._call("count", self.client.query, self.collection, filter="", output_fields=["count(*)"])
         return int(res[0]["count(*)"]) if res else 0
 
@@ -277,6 +288,7 @@ class SkillIndex:
         """Every id in the collection, streamed in pages (what resume and the manifest rely on)."""
         if not self.exists():
             return set()
+        self._load()
         out: set[str] = set()
         it = self._call(
             "query_iterator",
@@ -299,6 +311,7 @@ class SkillIndex:
     def drop(self) -> None:
         if self.exists():
             self._call("drop_collection", self.client.drop_collection, self.collection)
+        self._loaded = False
 
     # ------------------------------------------------------------------ writing
 
@@ -322,6 +335,7 @@ class SkillIndex:
             self._check_schema()
         else:
             self._create()
+        self._load()
         # One paged scan of the ids beats a large `id in [...]` query per batch (long filters are slow on Lite).
         present = self.ids() if self.count() else set()
         inserted = skipped = untagged = 0

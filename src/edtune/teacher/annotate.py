@@ -166,7 +166,7 @@ async def annotate_pool_async(
 
     def rows() -> object:
         for s in iter_support(pool_uri):
-            yield results[s.id]
+            yield results[s.id].model_dump(exclude_none=True)
 
     n = write_jsonl(out_uri, rows())  # type: ignore[arg-type]
     failed = sum(1 for r in results.values() if r.error)

@@ -134,12 +134,10 @@ class TeacherClient:
         deadline: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        from huggingface_hub import AsyncInferenceClient
-
         self.cfg = cfg
         self.endpoint = cfg.url.rstrip("/")
         self._token = secret_from_env(*TOKEN_ENV)
-        self._client = AsyncInferenceClient(base_url=self.endpoint, token=self._token, timeout=cfg.timeout_s)
+        self._client = _client_class()(base_url=self.endpoint, token=self._token, timeout=cfg.timeout_s)
         self._sem: asyncio.Semaphore | None = None
         self._cache = ReplyCache(cache_dir) if cache_dir else None
         self._deadline = deadline  # time.monotonic() value after which nothing new is sent
@@ -171,16 +169,14 @@ class TeacherClient:
         itself. Raises ServiceError when the endpoint is down, unhealthy, or serves a model other than
         `cfg.model` (compared only when both are known).
         """
-        from huggingface_hub.utils import get_async_session
-
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        async with get_async_session() as http:
-            health = await self._get(http, "/health", headers)
-            if health is None or health.status_code != 200:
-                code = "no reply" if health is None else f"HTTP {health.status_code}"
-                raise ServiceError(self.endpoint, f"teacher is not healthy: GET /health gave {code}")
-            route = "/info" if self.cfg.backend == "tgi" else "/v1/models"
-            resp = await self._get(http, route, headers)
+        http = await self._client._get_async_client()
+        health = await self._get(http, "/health", headers)
+        if health is None or health.status_code != 200:
+            code = "no reply" if health is None else f"HTTP {health.status_code}"
+            raise ServiceError(self.endpoint, f"teacher is not healthy: GET /health gave {code}")
+        route = "/info" if self.cfg.backend == "tgi" else "/v1/models"
+        resp = await self._get(http, route, headers)
         info = ServerInfo(endpoint=self.endpoint)
         if resp is not None and resp.status_code == 200:
             try:
@@ -341,6 +337,30 @@ class TeacherClient:
                 self._cache.put(key, reply.model_dump())
             return value
         raise BadReply(f"{kind}: {error} (after one re-ask)")
+
+
+def _client_class() -> type:
+    """AsyncInferenceClient with its own HTTP session.
+
+    The hub's default session carries an event hook that refuses EVERY request while HF_HUB_OFFLINE=1 — also
+    requests to a self-hosted TGI on the cluster network — and edtune runs with HF_HUB_OFFLINE=1 (no hub
+    downloads). The teacher is not the hub, so its requests go through a plain httpx2 client (the same library
+    the hub uses), pooled for `concurrency` connections. Everything else (URL building, payload, parsing) is
+    the hub client's.
+    """
+    import httpx2
+    from huggingface_hub import AsyncInferenceClient
+
+    class _TeacherInferenceClient(AsyncInferenceClient):
+        async def _get_async_client(self) -> Any:
+            if self._async_client is None:
+                session = httpx2.AsyncClient(
+                    timeout=None, follow_redirects=False, limits=httpx2.Limits(max_keepalive_connections=64)
+                )
+                self._async_client = await self.exit_stack.enter_async_context(session)
+            return self._async_client
+
+    return _TeacherInferenceClient
 
 
 def _short_body(response: Any) -> str:

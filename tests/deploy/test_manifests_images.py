@@ -1,0 +1,249 @@
+"""The deployment artefacts, checked offline with the real tools: kustomize (kubectl), Kubernetes schemas
+(kubernetes-validate), a security scan (checkov) and a Dockerfile linter (hadolint).
+
+A missing tool fails the test (it is part of the dev install: scripts/bootstrap.sh), it is never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+OVERLAYS = ["dev", "prod", "prod-vllm"]
+K8S_VERSION = "1.33.0"  # the oldest minor we support; kubernetes-validate bundles its schemas
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str, env_var: str | None = None, extra: list[Path] | None = None) -> str:
+    """Path of a required tool; fail (not skip) when absent."""
+    candidates = [os.environ.get(env_var, "")] if env_var else []
+    candidates += [str(BIN / name), *(str(p) for p in extra or [])]
+    for c in candidates:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which(name)
+    if found:
+        return found
+    pytest.fail(f"required tool {name!r} is not installed (run scripts/bootstrap.sh)", pytrace=False)
+
+
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, **kw)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every overlay built once with `kubectl kustomize`, written to a file per overlay."""
+    kubectl = tool("kubectl")
+    out = tmp_path_factory.mktemp("rendered")
+    files: dict[str, Path] = {}
+    for overlay in OVERLAYS:
+        proc = run([kubectl, "kustomize", str(MANIFESTS / "overlays" / overlay)])
+        assert proc.returncode == 0, f"kustomize build of {overlay} failed:\n{proc.stderr}"
+        files[overlay] = out / f"{overlay}.yaml"
+        files[overlay].write_text(proc.stdout)
+    return files
+
+
+def objects(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def find(docs: list[dict], kind: str, name: str) -> dict:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} objects"
+    return matches[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_builds_and_validates_against_pinned_kubernetes_schemas(
+    rendered: dict[str, Path], overlay: str
+) -> None:
+    proc = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", str(rendered[overlay])])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_secret_templates_validate_and_hold_no_values() -> None:
+    files = sorted((MANIFESTS / "secrets").glob("*.yaml"))
+    assert {f.name for f in files} == {
+        "edtune-s3.example.yaml",
+        "edtune-teacher.example.yaml",
+        "edtune-milvus.example.yaml",
+    }
+    proc = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", *map(str, files)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for f in files:
+        for doc in objects(f):
+            assert doc["kind"] == "Secret"
+            assert set(doc.get("stringData", {}).values()) == {""}, f"{f.name} holds a value"
+            assert "data" not in doc
+
+
+# Custom resources are not in the Kubernetes schemas: check the fields the operators require.
+CRD_CHECKS = {
+    ("Milvus", "edtune"): lambda d: d["apiVersion"] == "milvus.io/v1beta1"
+    and d["spec"]["mode"] in ("standalone", "cluster")
+    and d["spec"]["components"]["image"].startswith("milvusdb/milvus:v"),
+    ("InferenceService", "edtune-adapter-kserve"): lambda d: d["apiVersion"] == "serving.kserve.io/v1beta1"
+    and d["spec"]["predictor"]["containers"][0]["name"] == "kserve-container"
+    and any(e["name"] == "STORAGE_URI" and e["value"].startswith("s3://") for e in d["spec"]["predictor"]["containers"][0]["env"]),
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_resources_have_the_fields_their_operators_need(rendered: dict[str, Path], overlay: str) -> None:
+    docs = objects(rendered[overlay])
+    crs = [d for d in docs if "/" in d["apiVersion"] and d["apiVersion"].split("/")[0].endswith((".io",)) and "k8s.io" not in d["apiVersion"]]
+    assert crs, "no custom resources rendered"
+    for d in crs:
+        check = CRD_CHECKS.get((d["kind"], d["metadata"]["name"]))
+        assert check is not None, f"unchecked custom resource {d['kind']}/{d['metadata']['name']}"
+        assert check(d), f"{d['kind']}/{d['metadata']['name']} in {overlay}"
+
+
+@pytest.mark.parametrize(
+    ("overlay", "milvus_mode", "has_minio", "teacher_image"),
+    [
+        ("dev", "standalone", True, "ghcr.io/huggingface/text-generation-inference:"),
+        ("prod", "cluster", False, "ghcr.io/huggingface/text-generation-inference:"),
+        ("prod-vllm", "cluster", False, "vllm/vllm-openai:"),
+    ],
+)
+def test_overlays_differ_where_they_should(
+    rendered: dict[str, Path], overlay: str, milvus_mode: str, has_minio: bool, teacher_image: str
+) -> None:
+    docs = objects(rendered[overlay])
+    assert all(d["metadata"].get("namespace") == "edtune" for d in docs if d["kind"] != "Namespace")
+    assert find(docs, "Milvus", "edtune")["spec"]["mode"] == milvus_mode
+    assert any(d["kind"] == "Deployment" and d["metadata"]["name"] == "edtune-minio" for d in docs) is has_minio
+    teacher = find(docs, "Deployment", "edtune-teacher")["spec"]["template"]["spec"]["containers"][0]
+    assert teacher["image"].startswith(teacher_image)
+    service = find(docs, "Service", "edtune-teacher")["spec"]["ports"][0]
+    assert (service["port"], service["targetPort"]) == (80, "http")
+    assert {p["name"] for p in teacher["ports"]} == {"http"}
+
+
+def test_every_pod_runs_non_root_with_resources_and_no_latest_tags(rendered: dict[str, Path]) -> None:
+    for overlay, path in rendered.items():
+        for d in objects(path):
+            if d["kind"] not in ("Deployment", "Job"):
+                continue
+            pod = d["spec"]["template"]["spec"]
+            where = f"{overlay}:{d['kind']}/{d['metadata']['name']}"
+            assert pod["securityContext"]["runAsNonRoot"] is True, where
+            for c in pod.get("initContainers", []) + pod["containers"]:
+                assert c["securityContext"]["allowPrivilegeEscalation"] is False, where
+                assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], where
+                assert "limits" in c["resources"] and "requests" in c["resources"], where
+                assert ":" in c["image"] and not c["image"].endswith(":latest"), f"{where}: {c['image']}"
+
+
+def test_adapter_server_syncs_the_pinned_version_before_serving(rendered: dict[str, Path]) -> None:
+    docs = objects(rendered["dev"])
+    pod = find(docs, "Deployment", "edtune-adapter-server")["spec"]["template"]
+    init = pod["spec"]["initContainers"][0]
+    assert init["command"] == ["edtune", "adapters", "sync"]
+    assert "--version=$(PINNED_VERSION)" in init["args"]
+    pinned = next(e for e in init["env"] if e["name"] == "PINNED_VERSION")
+    assert pinned["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['adapters.edtune.io/demo']"
+    assert "adapters.edtune.io/demo" in pod["metadata"]["annotations"]
+    server = pod["spec"]["containers"][0]
+    lora = next(e for e in server["env"] if e["name"] == "LORA_ADAPTERS")
+    assert lora["value"] == "$(EDTUNE_TASK)=/adapters/$(EDTUNE_TASK)"
+
+
+def test_network_policies_admit_only_pipeline_pods_to_teacher_milvus_and_minio(rendered: dict[str, Path]) -> None:
+    docs = objects(rendered["dev"])
+    for policy in ("edtune-teacher-ingress", "edtune-milvus-ingress", "edtune-minio-ingress"):
+        rules = find(docs, "NetworkPolicy", policy)["spec"]["ingress"]
+        peers = [p for r in rules for p in r["from"]]
+        labels = [p["podSelector"]["matchLabels"] for p in peers]
+        assert {"edtune.io/role": "pipeline"} in labels, policy
+        assert all("namespaceSelector" not in p for p in peers), f"{policy} admits other namespaces"
+
+
+@pytest.fixture(scope="module")
+def checkov_report(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One checkov run over every rendered overlay and both Dockerfiles (checkov is slow to start)."""
+    checkov = tool("checkov", "EDTUNE_CHECKOV", [ROOT / ".venv" / "checkov" / "bin" / "checkov"])
+    scan = tmp_path_factory.mktemp("scan")
+    for overlay, path in rendered.items():
+        shutil.copy(path, scan / f"{overlay}.yaml")
+    for variant in ("cpu", "gpu"):
+        (scan / f"edtune-{variant}").mkdir()
+        shutil.copy(ROOT / "images" / f"edtune-{variant}" / "Dockerfile", scan / f"edtune-{variant}" / "Dockerfile")
+    proc = run(
+        [checkov, "-d", str(scan), "--framework", "kubernetes", "dockerfile", "--skip-download", "-o", "json", "--quiet"],
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+    )
+    assert proc.stdout.strip(), proc.stderr
+    data = json.loads(proc.stdout)
+    reports = data if isinstance(data, list) else [data]
+    return {"reports": reports, "returncode": proc.returncode}
+
+
+def test_security_scan_passes_and_every_skip_is_justified(checkov_report: dict) -> None:
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for r in checkov_report["reports"]
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
+    assert failed == [], "\n".join(failed)
+    assert checkov_report["returncode"] == 0
+    scanned = {r.get("check_type") for r in checkov_report["reports"]}
+    assert {"kubernetes", "dockerfile"} <= scanned
+    passed = sum(r.get("summary", {}).get("passed", 0) for r in checkov_report["reports"])
+    assert passed > 100
+    for r in checkov_report["reports"]:
+        for c in r.get("results", {}).get("skipped_checks", []):
+            reason = (c.get("check_result") or {}).get("suppress_comment", "")
+            assert len(reason) > 20, f"{c['check_id']} on {c['resource']} is skipped without a reason"
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_dockerfiles_lint_clean(variant: str) -> None:
+    proc = run([tool("hadolint"), "--failure-threshold", "info", str(ROOT / "images" / f"edtune-{variant}" / "Dockerfile")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_images_are_multi_stage_non_root_without_entrypoint_or_secrets(variant: str) -> None:
+    text = (ROOT / "images" / f"edtune-{variant}" / "Dockerfile").read_text()
+    instructions = [line.split()[0] for line in text.splitlines() if line and not line.startswith((" ", "#"))]
+    assert instructions.count("FROM") == 2
+    assert "ENTRYPOINT" not in instructions and "HEALTHCHECK" not in instructions
+    assert text.rstrip().splitlines()[-3].startswith("USER 10001")
+    assert "COPY --from=build /opt/venv /opt/venv" in text
+    for secret_word in ("AWS_SECRET", "HF_TOKEN=", "PASSWORD"):
+        assert secret_word not in text
+    assert '"torch==${TORCH_VERSION}"' in text and "ARG TORCH_VERSION=2.13.0" in text
+    if variant == "cpu":
+        assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    else:
+        assert "nvidia/cuda:13.0." in text  # torch 2.13.0 on PyPI is built against CUDA 13.0
+
+
+def test_build_script_tags_images_with_the_package_version() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    proc = run(["bash", str(ROOT / "images" / "build.sh"), "all"], env={**os.environ, "DRY_RUN": "1", "REGISTRY": "reg.example/x"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"-t reg.example/x/edtune-cpu:{version} " in proc.stdout
+    assert f"-t reg.example/x/edtune-gpu:{version} " in proc.stdout
+
+
+def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "**"
+    assert {"!pyproject.toml", "!src/**"} <= set(lines)
+    assert "**/*.safetensors" in lines and "**/.env" in lines

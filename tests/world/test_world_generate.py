@@ -1,0 +1,116 @@
+"""World generation: byte-identical per seed, valid files, pool/task disjointness, labels only in the sidecar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edtune.cli import main
+from edtune.datasets import validate_file
+from edtune.world.generate import generate_world
+from edtune.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
+from edtune.world.tasks import TASKS
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    generate_world(out, seed=0, pool_size=400, val_size=20, test_size=30, progress=False)
+    return out
+
+
+def test_same_seed_writes_byte_identical_files(world: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path, seed=0, pool_size=400, val_size=20, test_size=30, progress=False)
+    assert digest(tmp_path) == digest(world)
+
+
+def test_a_different_seed_gives_different_scenes(world: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path, seed=1, pool_size=400, val_size=20, test_size=30, progress=False)
+    a, b = digest(world), digest(tmp_path)
+    images = [k for k in a if k.startswith("images/") and k in b]
+    assert sum(a[k] != b[k] for k in images) > 0.9 * len(images)
+
+
+def test_every_generated_file_validates(world: Path) -> None:
+    s = validate_file(world / "pool.jsonl", "support")
+    assert s.valid and s.count == 400, s.problems
+    for name in TASKS:
+        for split, n in (("val", 20), ("test", 30)):
+            t = validate_file(world / "tasks" / name / f"{split}.jsonl", "task")
+            assert t.valid and t.count == n, t.problems
+
+
+def test_pool_has_no_skill_labels_and_image_marker_starts_the_first_turn(world: Path) -> None:
+    rows = [json.loads(x) for x in (world / "pool.jsonl").read_text().splitlines()]
+    assert all("skills" not in r for r in rows)
+    assert all(r["conversations"][0]["value"].startswith("<image>\n") for r in rows)
+    assert all("<image>" not in t["value"] for r in rows for t in r["conversations"][1:])
+    assert any(len(r["conversations"]) > 2 for r in rows) and any(
+        "Step 1:" in r["conversations"][1]["value"] for r in rows
+    )
+    assert len({r["image"] for r in rows}) < len(rows)  # images are shared between conversations
+    labels = [json.loads(x) for x in (world / "pool.labels.jsonl").read_text().splitlines()]
+    assert [lab["id"] for lab in labels] == [r["id"] for r in rows]
+    assert {lab["family"] for lab in labels} >= set(GAP_FAMILIES) | set(BASE_FAMILIES) | {"caption"}
+
+
+def test_tasks_have_cards_probe_gap_families_and_share_no_image_with_the_pool(world: Path) -> None:
+    pool_images = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (world / "images").iterdir()}
+    kinds = set()
+    for name in TASKS:
+        card = yaml.safe_load((world / "tasks" / name / "task.yaml").read_text())
+        assert card["name"] == name and card["metric"] == "exact_match" and card["gap_families"]
+        kinds.add(card["answer_type"])
+        task_images = {
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in (world / "tasks" / name / "images").iterdir()
+        }
+        assert (
+            len(task_images & pool_images) <= 1
+        )  # different seeds; a one-object scene may coincide by chance
+    assert "multiple-choice" in kinds and kinds - {"multiple-choice"}
+
+
+def test_base_stream_asks_only_base_families_in_the_evaluation_wording() -> None:
+    from edtune.world.families import family_of_question
+
+    seen = set()
+    for i, (img, human, gpt) in enumerate(base_stream(0)):
+        if i == 300:
+            break
+        assert img.size == (112, 112) and "<image>" not in human and gpt
+        seen.add(family_of_question(human))
+    assert seen == set(BASE_FAMILIES) | {"caption"}
+
+
+def test_cli_generate_prints_one_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(
+        [
+            "world",
+            "generate",
+            "--out",
+            str(tmp_path),
+            "--pool-size",
+            "50",
+            "--val-size",
+            "5",
+            "--test-size",
+            "5",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pool_size"] == 50 and summary["demo_task"] == "left-right"
+    assert (tmp_path / "tasks" / "left-right" / "val.jsonl").exists()
