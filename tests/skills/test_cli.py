@@ -98,8 +98,10 @@ def test_retrieve_on_a_missing_collection_names_the_fix(tmp_path: Path, capsys, 
         mistakes, [MistakeReport(sample_id="v", erroneous_step=1, missing_skills=[MissingSkill(name="x y")])]
     )
     code = main(
-        ["retrieve", "--mistakes", str(mistakes), "--budget", "2", "--out", str(tmp_path / "o.jsonl")]
-        + ["--milvus-uri", str(tmp_path / "x.db"), "--collection", "nope"]
+        [
+            *("retrieve", "--mistakes", str(mistakes), "--budget", "2", "--out", str(tmp_path / "o.jsonl")),
+            *("--milvus-uri", str(tmp_path / "x.db"), "--collection", "nope"),
+        ]
     )
     assert code == 2
     assert "edtune index" in capsys.readouterr().err

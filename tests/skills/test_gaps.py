@@ -78,3 +78,12 @@ def test_merge_is_deterministic_under_input_order(embedder: Embedder):
         (g.skill, g.count, sorted(g.examples)) for g in b
     ]
     assert merge_gaps([], threshold=0.85, embedder=embedder) == []
+
+
+def test_merged_gap_keeps_its_other_spellings_as_aliases_for_bm25(embedder: Embedder):
+    gaps = merge_gaps(
+        [report("v1", "colour naming"), report("v2", "color naming"), report("v3", "Color naming!")],
+        threshold=0.85,
+        embedder=embedder,
+    )
+    assert [(g.skill, g.aliases) for g in gaps] == [("color naming", ["Color naming!", "colour naming"])]

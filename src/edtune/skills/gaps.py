@@ -64,7 +64,9 @@ def merge_gaps(
 
     `count` is the number of reports blaming the gap (a report naming two variants of one gap counts once);
     `examples` are those reports' sample ids in input order; `skill` is the most frequent surface form
-    (ties: alphabetically first), `description` its first non-empty description. `embedder=None` merges by
+    (ties: one already in normal form, then alphabetical), `aliases` the other forms merged into it (so
+    BM25, which neither stems nor folds spelling, still matches "colour" tags for a "color" gap),
+    `description` its first non-empty description. `embedder=None` merges by
     the string normal form only.
     """
     surface: dict[str, Counter[str]] = {}  # normal form -> surface form counts
@@ -94,7 +96,9 @@ def merge_gaps(
         forms: Counter[str] = Counter()
         for m in c.members:
             forms.update(surface[m])
-        name = sorted(forms, key=lambda f: (-forms[f], f))[0]
+        # most frequent; ties → a form already in normal form ("counting objects" over "Counting objects.")
+        name = sorted(forms, key=lambda f: (-forms[f], f != normalise(f), f))[0]
+        aliases = sorted(f for f in forms if f != name)
         examples: list[str] = []
         for sid, norm in uses:
             if owner[norm] is c and sid not in examples:
@@ -102,7 +106,9 @@ def merge_gaps(
         desc = descs.get(name) or next((descs[f] for f in sorted(forms) if f in descs), "")
         if len(forms) > 1:
             log.info(kv("skill_merge", into=repr(name), merged=repr(sorted(forms)), count=len(examples)))
-        gaps.append(SkillGap(skill=name, description=desc, count=len(examples), examples=examples))
+        gaps.append(
+            SkillGap(skill=name, description=desc, count=len(examples), examples=examples, aliases=aliases)
+        )
     gaps.sort(key=lambda g: (-g.count, g.skill))
     return gaps
 

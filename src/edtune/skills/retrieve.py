@@ -20,6 +20,12 @@ from edtune.skills.index import Mode, SkillIndex
 log = logging.getLogger(__name__)
 
 
+def query_text(gap: SkillGap) -> str:
+    """The gap's name plus its merged surface forms, e.g. "color naming; colour naming"."""
+    forms = [gap.skill, *(a for a in gap.aliases if a.lower() != gap.skill.lower())]
+    return "; ".join(dict.fromkeys(forms))
+
+
 def retrieve(
     index: SkillIndex,
     gaps: list[SkillGap],
@@ -36,7 +42,7 @@ def retrieve(
     shortfall = 0
 
     def take(gap: SkillGap, n: int) -> int:
-        query = (queries or {}).get(gap.skill) or gap.skill
+        query = (queries or {}).get(gap.skill) or query_text(gap)
         hits = index.search(query, mode=mode, k=n, exclude=taken)
         got = picked[gap.skill]
         for sid, score in hits:
