@@ -106,6 +106,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="edtune-bench-"))
     generate_world(tmp / "world", seed=0, pool_size=10, val_size=args.samples, test_size=1, progress=False)
     traces, samples = _traces(tmp / "world", args.steps)
+    from edtune.world.reference_teacher import ReferenceTeacherServer
+
+    if getattr(ReferenceTeacherServer, "request_queue_size", 5) < 64:
+        # socketserver's default listen backlog (5) overflows when 16 connections open at once: the kernel drops
+        # the SYNs and the client retries after 1 s, which would measure the backlog, not our client.
+        ReferenceTeacherServer.request_queue_size = 128
     server, url = start_reference_teacher(delay_s=args.delay)
     rows = []
     try:

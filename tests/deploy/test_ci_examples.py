@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def scripts(path: Path) -> str:
     doc = yaml.safe_load(path.read_text())
     if path.name == "github-actions.yml":
-        assert set(doc[True]["push"]["paths"]) == {"tasks/*/task.yaml", "tasks/*/val.jsonl"}  # `on:` parses as True
+        assert set(doc[True]["push"]["paths"]) == {
+            "tasks/*/task.yaml",
+            "tasks/*/val.jsonl",
+        }  # `on:` parses as True
         return "\n".join(s.get("run", "") for s in doc["jobs"]["retrain"]["steps"])
     job = doc["edtune-retrain"]
     assert set(job["rules"][0]["changes"]) == {"tasks/*/task.yaml", "tasks/*/val.jsonl"}

@@ -68,7 +68,9 @@ def find(docs: list[dict], kind: str, name: str) -> dict:
 def test_every_overlay_builds_and_validates_against_pinned_kubernetes_schemas(
     rendered: dict[str, Path], overlay: str
 ) -> None:
-    proc = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", str(rendered[overlay])])
+    proc = run(
+        [tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", str(rendered[overlay])]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -90,19 +92,34 @@ def test_secret_templates_validate_and_hold_no_values() -> None:
 
 # Custom resources are not in the Kubernetes schemas: check the fields the operators require.
 CRD_CHECKS = {
-    ("Milvus", "edtune"): lambda d: d["apiVersion"] == "milvus.io/v1beta1"
-    and d["spec"]["mode"] in ("standalone", "cluster")
-    and d["spec"]["components"]["image"].startswith("milvusdb/milvus:v"),
-    ("InferenceService", "edtune-adapter-kserve"): lambda d: d["apiVersion"] == "serving.kserve.io/v1beta1"
-    and d["spec"]["predictor"]["containers"][0]["name"] == "kserve-container"
-    and any(e["name"] == "STORAGE_URI" and e["value"].startswith("s3://") for e in d["spec"]["predictor"]["containers"][0]["env"]),
+    ("Milvus", "edtune"): lambda d: (
+        d["apiVersion"] == "milvus.io/v1beta1"
+        and d["spec"]["mode"] in ("standalone", "cluster")
+        and d["spec"]["components"]["image"].startswith("milvusdb/milvus:v")
+    ),
+    ("InferenceService", "edtune-adapter-kserve"): lambda d: (
+        d["apiVersion"] == "serving.kserve.io/v1beta1"
+        and d["spec"]["predictor"]["containers"][0]["name"] == "kserve-container"
+        and any(
+            e["name"] == "STORAGE_URI" and e["value"].startswith("s3://")
+            for e in d["spec"]["predictor"]["containers"][0]["env"]
+        )
+    ),
 }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_custom_resources_have_the_fields_their_operators_need(rendered: dict[str, Path], overlay: str) -> None:
+def test_custom_resources_have_the_fields_their_operators_need(
+    rendered: dict[str, Path], overlay: str
+) -> None:
     docs = objects(rendered[overlay])
-    crs = [d for d in docs if "/" in d["apiVersion"] and d["apiVersion"].split("/")[0].endswith((".io",)) and "k8s.io" not in d["apiVersion"]]
+    crs = [
+        d
+        for d in docs
+        if "/" in d["apiVersion"]
+        and d["apiVersion"].split("/")[0].endswith((".io",))
+        and "k8s.io" not in d["apiVersion"]
+    ]
     assert crs, "no custom resources rendered"
     for d in crs:
         check = CRD_CHECKS.get((d["kind"], d["metadata"]["name"]))
@@ -124,7 +141,9 @@ def test_overlays_differ_where_they_should(
     docs = objects(rendered[overlay])
     assert all(d["metadata"].get("namespace") == "edtune" for d in docs if d["kind"] != "Namespace")
     assert find(docs, "Milvus", "edtune")["spec"]["mode"] == milvus_mode
-    assert any(d["kind"] == "Deployment" and d["metadata"]["name"] == "edtune-minio" for d in docs) is has_minio
+    assert (
+        any(d["kind"] == "Deployment" and d["metadata"]["name"] == "edtune-minio" for d in docs) is has_minio
+    )
     teacher = find(docs, "Deployment", "edtune-teacher")["spec"]["template"]["spec"]["containers"][0]
     assert teacher["image"].startswith(teacher_image)
     service = find(docs, "Service", "edtune-teacher")["spec"]["ports"][0]
@@ -161,7 +180,9 @@ def test_adapter_server_syncs_the_pinned_version_before_serving(rendered: dict[s
     assert lora["value"] == "$(EDTUNE_TASK)=/adapters/$(EDTUNE_TASK)"
 
 
-def test_network_policies_admit_only_pipeline_pods_to_teacher_milvus_and_minio(rendered: dict[str, Path]) -> None:
+def test_network_policies_admit_only_pipeline_pods_to_teacher_milvus_and_minio(
+    rendered: dict[str, Path],
+) -> None:
     docs = objects(rendered["dev"])
     for policy in ("edtune-teacher-ingress", "edtune-milvus-ingress", "edtune-minio-ingress"):
         rules = find(docs, "NetworkPolicy", policy)["spec"]["ingress"]
@@ -180,9 +201,22 @@ def checkov_report(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathF
         shutil.copy(path, scan / f"{overlay}.yaml")
     for variant in ("cpu", "gpu"):
         (scan / f"edtune-{variant}").mkdir()
-        shutil.copy(ROOT / "images" / f"edtune-{variant}" / "Dockerfile", scan / f"edtune-{variant}" / "Dockerfile")
+        shutil.copy(
+            ROOT / "images" / f"edtune-{variant}" / "Dockerfile", scan / f"edtune-{variant}" / "Dockerfile"
+        )
     proc = run(
-        [checkov, "-d", str(scan), "--framework", "kubernetes", "dockerfile", "--skip-download", "-o", "json", "--quiet"],
+        [
+            checkov,
+            "-d",
+            str(scan),
+            "--framework",
+            "kubernetes",
+            "dockerfile",
+            "--skip-download",
+            "-o",
+            "json",
+            "--quiet",
+        ],
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
     )
     assert proc.stdout.strip(), proc.stderr
@@ -211,7 +245,14 @@ def test_security_scan_passes_and_every_skip_is_justified(checkov_report: dict) 
 
 @pytest.mark.parametrize("variant", ["cpu", "gpu"])
 def test_dockerfiles_lint_clean(variant: str) -> None:
-    proc = run([tool("hadolint"), "--failure-threshold", "info", str(ROOT / "images" / f"edtune-{variant}" / "Dockerfile")])
+    proc = run(
+        [
+            tool("hadolint"),
+            "--failure-threshold",
+            "info",
+            str(ROOT / "images" / f"edtune-{variant}" / "Dockerfile"),
+        ]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -236,14 +277,21 @@ def test_build_script_tags_images_with_the_package_version() -> None:
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    proc = run(["bash", str(ROOT / "images" / "build.sh"), "all"], env={**os.environ, "DRY_RUN": "1", "REGISTRY": "reg.example/x"})
+    proc = run(
+        ["bash", str(ROOT / "images" / "build.sh"), "all"],
+        env={**os.environ, "DRY_RUN": "1", "REGISTRY": "reg.example/x"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"-t reg.example/x/edtune-cpu:{version} " in proc.stdout
     assert f"-t reg.example/x/edtune-gpu:{version} " in proc.stdout
 
 
 def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
-    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert lines[0] == "**"
     assert {"!pyproject.toml", "!src/**"} <= set(lines)
     assert "**/*.safetensors" in lines and "**/.env" in lines

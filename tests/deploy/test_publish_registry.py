@@ -81,7 +81,12 @@ def test_publish_writes_version_files_manifest_and_latest(tmp_path: Path, s3_buc
     }
     latest = read_latest(registry, "colors")
     assert latest is not None
-    assert (latest.version, latest.uri, latest.run_id, latest.files) == (result.version, result.uri, "run-1", 2)
+    assert (latest.version, latest.uri, latest.run_id, latest.files) == (
+        result.version,
+        result.uri,
+        "run-1",
+        2,
+    )
     assert latest.manifest_sha256 == hashlib.sha256(Path(manifest_uri).read_bytes()).hexdigest()
     assert verify_version(registry, "colors", result.version) == []
 
@@ -235,7 +240,9 @@ def test_a_killed_publish_process_leaves_latest_intact(tmp_path: Path, s3_bucket
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     keys = s3_keys(s3_bucket, f"r/adapters/colors/{version}/")
-    assert f"r/adapters/colors/{version}/manifest.json" not in keys, "killed too late: the upload had finished"
+    assert f"r/adapters/colors/{version}/manifest.json" not in keys, (
+        "killed too late: the upload had finished"
+    )
     assert read_latest(registry, "colors").version == old.version  # type: ignore[union-attr]
 
     rerun = publish(adapter, manifest_uri, registry, "colors", "run-2")
@@ -250,12 +257,16 @@ def test_sync_downloads_latest_or_a_pinned_version_and_verifies(tmp_path: Path, 
 
     got = sync(registry, "colors", tmp_path / "serve-latest")
     assert got.version == new.version
-    assert (tmp_path / "serve-latest" / "adapter_model.safetensors").read_bytes() == WEIGHTS_B["adapter_model.safetensors"]
+    assert (tmp_path / "serve-latest" / "adapter_model.safetensors").read_bytes() == WEIGHTS_B[
+        "adapter_model.safetensors"
+    ]
     assert (tmp_path / "serve-latest" / "manifest.json").exists()
 
     pinned = sync(registry, "colors", tmp_path / "serve-old", version=old.version)
     assert pinned.version == old.version
-    assert (tmp_path / "serve-old" / "adapter_model.safetensors").read_bytes() == WEIGHTS_A["adapter_model.safetensors"]
+    assert (tmp_path / "serve-old" / "adapter_model.safetensors").read_bytes() == WEIGHTS_A[
+        "adapter_model.safetensors"
+    ]
 
 
 def test_sync_with_nothing_published_names_the_task(tmp_path: Path) -> None:
@@ -268,7 +279,16 @@ def test_cli_publish_json_with_dry_run_rollout(tmp_path: Path, capsys: pytest.Ca
 
     adapter, manifest_uri, manifest = make_adapter(tmp_path, "a", WEIGHTS_A)
     argv = ["publish", "--adapter", adapter, "--manifest", manifest_uri, "--registry", str(tmp_path / "reg")]
-    argv += ["--task", "colors", "--run-id", "run-1", "--rollout", "edtune-adapter-server", "--dry-run", "--json"]
+    argv += [
+        "--task",
+        "colors",
+        "--run-id",
+        "run-1",
+        "--rollout",
+        "edtune-adapter-server",
+        "--dry-run",
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     version = version_id("run-1", manifest)

@@ -36,7 +36,9 @@ def test_patch_touches_only_pod_template_annotations() -> None:
     }
 
 
-@pytest.mark.parametrize(("version", "task"), [("", None), ("a b", None), ("../x", None), ("v1", "bad/task"), ("v1", "x" * 64)])
+@pytest.mark.parametrize(
+    ("version", "task"), [("", None), ("a b", None), ("../x", None), ("v1", "bad/task"), ("v1", "x" * 64)]
+)
 def test_bad_versions_and_task_names_are_refused(version: str, task: str | None) -> None:
     with pytest.raises(InputError):
         rollout_patch(version, task=task)
@@ -45,7 +47,10 @@ def test_bad_versions_and_task_names_are_refused(version: str, task: str | None)
 def test_dry_run_returns_the_patch_without_contacting_a_cluster() -> None:
     out = rollout("edtune-adapter-server", "edtune", "run-1-abc", dry_run=True, task="colors")
     assert out["applied"] is False and out["dry_run"] is True
-    assert out["patch"]["spec"]["template"]["metadata"]["annotations"]["adapters.edtune.io/colors"] == "run-1-abc"
+    assert (
+        out["patch"]["spec"]["template"]["metadata"]["annotations"]["adapters.edtune.io/colors"]
+        == "run-1-abc"
+    )
 
 
 class FakeApiServer(BaseHTTPRequestHandler):
@@ -68,8 +73,20 @@ class FakeApiServer(BaseHTTPRequestHandler):
     def _handle(self, body: dict | None) -> None:
         self.requests.append((self.command, self.path, self.headers.get("Content-Type", ""), body))
         name = self.path.rstrip("/").rsplit("/", 1)[-1]
-        if not self.path.startswith("/apis/apps/v1/namespaces/edtune/deployments/") or name not in self.deployments:
-            self._reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+        if (
+            not self.path.startswith("/apis/apps/v1/namespaces/edtune/deployments/")
+            or name not in self.deployments
+        ):
+            self._reply(
+                404,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "code": 404,
+                },
+            )
             return
         dep = self.deployments[name]
         if body is not None:
@@ -96,7 +113,10 @@ def api_server() -> Iterator[tuple[str, type[FakeApiServer]]]:
             "spec": {
                 "selector": {"matchLabels": {"app": "x"}},
                 "template": {
-                    "metadata": {"labels": {"app": "x"}, "annotations": {"edtune.io/adapter-version": "run-0-old"}},
+                    "metadata": {
+                        "labels": {"app": "x"},
+                        "annotations": {"edtune.io/adapter-version": "run-0-old"},
+                    },
                     "spec": {"containers": [{"name": "server", "image": "img:1"}]},
                 },
             },
@@ -112,7 +132,7 @@ def api_server() -> Iterator[tuple[str, type[FakeApiServer]]]:
         server.server_close()
 
 
-def api_client(host: str):  # noqa: ANN201
+def api_client(host: str) -> object:
     from kubernetes import client
 
     cfg = client.Configuration()
@@ -120,9 +140,18 @@ def api_client(host: str):  # noqa: ANN201
     return client.ApiClient(cfg)
 
 
-def test_rollout_reads_then_strategic_merge_patches_the_deployment(api_server: tuple[str, type[FakeApiServer]]) -> None:
+def test_rollout_reads_then_strategic_merge_patches_the_deployment(
+    api_server: tuple[str, type[FakeApiServer]],
+) -> None:
     host, server = api_server
-    out = rollout("edtune-adapter-server", "edtune", "run-1-abc", dry_run=False, task="colors", api_client=api_client(host))
+    out = rollout(
+        "edtune-adapter-server",
+        "edtune",
+        "run-1-abc",
+        dry_run=False,
+        task="colors",
+        api_client=api_client(host),
+    )
     assert out["applied"] is True and out["previous_version"] == "run-0-old"
     (get, patch) = server.requests
     assert (get[0], get[1]) == ("GET", "/apis/apps/v1/namespaces/edtune/deployments/edtune-adapter-server")
@@ -134,11 +163,13 @@ def test_rollout_reads_then_strategic_merge_patches_the_deployment(api_server: t
 
 def test_rollout_of_a_missing_deployment_names_it(api_server: tuple[str, type[FakeApiServer]]) -> None:
     host, _ = api_server
-    with pytest.raises(ServiceError, match="edtune/deployments/nope.*404"):
+    with pytest.raises(ServiceError, match=r"edtune/deployments/nope.*404"):
         rollout("nope", "edtune", "run-1-abc", dry_run=False, api_client=api_client(host))
 
 
-def test_rbac_role_grants_exactly_the_verbs_the_rollout_uses(api_server: tuple[str, type[FakeApiServer]]) -> None:
+def test_rbac_role_grants_exactly_the_verbs_the_rollout_uses(
+    api_server: tuple[str, type[FakeApiServer]],
+) -> None:
     host, server = api_server
     rollout("edtune-adapter-server", "edtune", "run-1-abc", dry_run=False, api_client=api_client(host))
     used = {("apps", "deployments", HTTP_TO_VERB[method]) for method, *_ in server.requests}
@@ -147,10 +178,18 @@ def test_rbac_role_grants_exactly_the_verbs_the_rollout_uses(api_server: tuple[s
 
     docs = list(yaml.safe_load_all((ROOT / "manifests" / "base" / "rbac.yaml").read_text()))
     (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "edtune-publish"]
-    granted = {(g, res, v) for rule in role["rules"] for g in rule["apiGroups"] for res in rule["resources"] for v in rule["verbs"]}
+    granted = {
+        (g, res, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for res in rule["resources"]
+        for v in rule["verbs"]
+    }
     assert granted == declared
     assert all(rule.get("resourceNames") == ["edtune-adapter-server"] for rule in role["rules"])
     (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
     assert binding["roleRef"]["name"] == "edtune-publish"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "edtune-pipeline", "namespace": "edtune"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "edtune-pipeline", "namespace": "edtune"}
+    ]
     assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]

@@ -15,7 +15,9 @@ LORA = LoraConfig(max_steps=6, batch_size=3, lr=2e-2, warmup_ratio=0.0, schedule
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_tiny_checkpoint_loads_with_a_real_multimodal_processor(family: str, tiny_dirs: dict[str, Path]) -> None:
+def test_tiny_checkpoint_loads_with_a_real_multimodal_processor(
+    family: str, tiny_dirs: dict[str, Path]
+) -> None:
     st = load_student(str(tiny_dirs[family]), cfg_for(family))
     assert isinstance(st, Student)
     assert hasattr(st.processor, "image_processor"), "AutoProcessor-style degradation to a bare tokenizer"
@@ -45,7 +47,9 @@ def test_batched_generation_equals_one_at_a_time(
 ) -> None:
     samples = task_samples(images, 4)
     batched = [t.raw for t in load_student(str(tiny_dirs[family]), cfg_for(family)).answer(samples)]
-    single = [t.raw for t in load_student(str(tiny_dirs[family]), cfg_for(family, batch_size=1)).answer(samples)]
+    single = [
+        t.raw for t in load_student(str(tiny_dirs[family]), cfg_for(family, batch_size=1)).answer(samples)
+    ]
     assert batched == single
 
 
@@ -70,7 +74,9 @@ def test_tune_saves_reloads_and_continues_an_active_adapter(
 
     cont = st.tune(data, str(tmp_path / "r2"), LORA, adapter_in=first.adapter_dir, seed=0)
     fresh_first_loss = first.loss_curve[0]
-    assert cont.loss_curve[0] < fresh_first_loss, "continuing must start from the trained adapter, not from zero"
+    assert cont.loss_curve[0] < fresh_first_loss, (
+        "continuing must start from the trained adapter, not from zero"
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -87,7 +87,9 @@ def test_checkpoint_of_another_architecture_is_refused(
 
 
 @pytest.fixture(scope="module")
-def trained_adapter(tiny_dirs: dict[str, Path], images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_adapter(
+    tiny_dirs: dict[str, Path], images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     from edtune.config import LoraConfig
 
     st = load_student(str(tiny_dirs["qwen2-vl"]), cfg_for("qwen2-vl"))
@@ -104,7 +106,9 @@ def test_adapter_trained_on_another_base_is_refused(trained_adapter: Path, tmp_p
         load_student(other, cfg_for("qwen2-vl"), adapter=str(trained_adapter))
 
 
-def test_adapter_with_pickled_weights_is_refused(trained_adapter: Path, tiny_dirs: dict[str, Path], tmp_path: Path) -> None:
+def test_adapter_with_pickled_weights_is_refused(
+    trained_adapter: Path, tiny_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     d = tmp_path / "a"
     shutil.copytree(trained_adapter, d)
     (d / "adapter_model.safetensors").rename(d / "adapter_model.bin")

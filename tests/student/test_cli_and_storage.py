@@ -30,14 +30,40 @@ def test_cli_builds_evaluates_and_tunes_with_json_output(
     data = tmp_path / "support.jsonl"
     write_jsonl(str(data), support_samples(images, 4))
     common = ["--set", "student.family=llava", "--set", "student.max_new_tokens=8"]
-    ev = _run(["evaluate", "--student", built["path"], "--task", str(task), "--out", str(tmp_path / "ev"), "--json", *common], capsys)
+    ev = _run(
+        [
+            "evaluate",
+            "--student",
+            built["path"],
+            "--task",
+            str(task),
+            "--out",
+            str(tmp_path / "ev"),
+            "--json",
+            *common,
+        ],
+        capsys,
+    )
     assert ev["n"] == 4 and 0 <= ev["accuracy"] <= 1 and len(ev["ci95"]) == 2
     traces = (tmp_path / "ev" / "traces.jsonl").read_text().splitlines()
     assert [json.loads(t)["sample_id"] for t in traces] == ["t0", "t1", "t2", "t3"]
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 4
     tuned = _run(
-        ["tune", "--student", built["path"], "--data", str(data), "--out", str(tmp_path / "ad"), "--json",
-         *common, "--set", "lora.max_steps=2", "--set", "lora.batch_size=2"],
+        [
+            "tune",
+            "--student",
+            built["path"],
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "ad"),
+            "--json",
+            *common,
+            "--set",
+            "lora.max_steps=2",
+            "--set",
+            "lora.batch_size=2",
+        ],
         capsys,
     )
     assert tuned["steps"] == 2 and (tmp_path / "ad" / "adapter_model.safetensors").is_file()
@@ -48,7 +74,9 @@ def test_wrong_family_on_the_cli_exits_2_with_the_reason(
 ) -> None:
     task = tmp_path / "val.jsonl"
     write_jsonl(str(task), task_samples(images, 1))
-    rc = main(["evaluate", "--student", str(tiny_dirs["llava"]), "--task", str(task), "--out", str(tmp_path / "o")])
+    rc = main(
+        ["evaluate", "--student", str(tiny_dirs["llava"]), "--task", str(task), "--out", str(tmp_path / "o")]
+    )
     assert rc == 2
     assert "model_type='llava'" in capsys.readouterr().err
 
@@ -69,10 +97,15 @@ def test_student_and_adapter_load_from_s3_into_a_sha_keyed_cache(
     cache = tmp_path / "cache"
     st = load_student(f"s3://{s3_bucket}/models/tiny", cfg_for("qwen2-vl"), cache_dir=str(cache))
     assert st.base_dir.parent == cache / "models" and (st.base_dir / ".complete").is_file()
-    res = st.tune(support_samples(images, 2), str(tmp_path / "ad"), LoraConfig(max_steps=2, batch_size=2, lr=1e-2))
+    res = st.tune(
+        support_samples(images, 2), str(tmp_path / "ad"), LoraConfig(max_steps=2, batch_size=2, lr=1e-2)
+    )
     upload_dir(res.adapter_dir, f"s3://{s3_bucket}/adapters/r1")
     tuned = load_student(
-        f"s3://{s3_bucket}/models/tiny", cfg_for("qwen2-vl"), adapter=f"s3://{s3_bucket}/adapters/r1", cache_dir=str(cache)
+        f"s3://{s3_bucket}/models/tiny",
+        cfg_for("qwen2-vl"),
+        adapter=f"s3://{s3_bucket}/adapters/r1",
+        cache_dir=str(cache),
     )
     assert tuned.base_dir == st.base_dir  # second load reuses the cache
     assert len(list(tuned.answer(task_samples(images, 2)))) == 2

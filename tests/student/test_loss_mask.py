@@ -35,7 +35,7 @@ def test_labelled_tokens_are_exactly_the_assistant_turns(
     sample = support_samples(images, 1)[0]
     ex = st.example(sample)
     tok = st.processor.tokenizer
-    human, gpt = turns(sample)
+    _human, gpt = turns(sample)
     decoded = [tok.decode(run, skip_special_tokens=False) for run in _runs(ex.labels)]
     assert decoded == [g + END_OF_TURN[family] for g in gpt]
     image_id = tok.convert_tokens_to_ids(st.family.image_token)

@@ -25,7 +25,9 @@ def shipped_base() -> Path | None:
     return ASSET
 
 
-def ensure_base_student(cache_dir: str = "./edtune-data/cache", *, seed: int = 0, steps: int | None = None) -> str:
+def ensure_base_student(
+    cache_dir: str = "./edtune-data/cache", *, seed: int = 0, steps: int | None = None
+) -> str:
     """Path of the base student: the verified shipped asset, or one pretrained into `cache_dir` (reused after)."""
     shipped = shipped_base()
     if shipped is not None and seed == 0 and steps is None:

@@ -90,7 +90,9 @@ def verify_manifest(model_dir: Path) -> dict[str, Any] | None:
             raise ModelError(f"{model_dir}: file {rel} listed in {MANIFEST} is missing")
         got = sha256_file(f)
         if got != want:
-            raise ModelError(f"{f}: sha256 {got[:12]}… does not match {MANIFEST} ({want[:12]}…); the file is corrupt")
+            raise ModelError(
+                f"{f}: sha256 {got[:12]}… does not match {MANIFEST} ({want[:12]}…); the file is corrupt"
+            )
     return manifest
 
 
@@ -103,14 +105,18 @@ def check_safetensors(files: list[Path]) -> None:
                 for name in list(sf.keys())[:1]:
                     sf.get_slice(name)
         except Exception as exc:
-            raise ModelError(f"{f}: corrupted or truncated safetensors file ({type(exc).__name__}: {exc})") from None
+            raise ModelError(
+                f"{f}: corrupted or truncated safetensors file ({type(exc).__name__}: {exc})"
+            ) from None
         size = f.stat().st_size
         with open(f, "rb") as fh:
             header_len = int.from_bytes(fh.read(8), "little")
             header = json.loads(fh.read(header_len))
         end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
         if 8 + header_len + end != size:
-            raise ModelError(f"{f}: safetensors file is {size} bytes, its header says {8 + header_len + end}; truncated")
+            raise ModelError(
+                f"{f}: safetensors file is {size} bytes, its header says {8 + header_len + end}; truncated"
+            )
 
 
 def verify_checkpoint(model_dir: Path, model_types: tuple[str, ...], family: str) -> dict[str, Any]:
@@ -126,7 +132,9 @@ def verify_checkpoint(model_dir: Path, model_types: tuple[str, ...], family: str
     if not weights:
         pickled = [p.name for p in model_dir.iterdir() if p.suffix in PICKLE_WEIGHTS]
         if pickled:
-            raise ModelError(f"{model_dir}: only pickled weights ({', '.join(pickled)}); edtune loads safetensors only")
+            raise ModelError(
+                f"{model_dir}: only pickled weights ({', '.join(pickled)}); edtune loads safetensors only"
+            )
         raise ModelError(f"{model_dir}: no *.safetensors weights found")
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():

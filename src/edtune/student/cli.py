@@ -12,7 +12,9 @@ student_app = typer.Typer(help="Build, pretrain and measure student models.", no
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="RunConfig YAML file.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")
+]
 
 
 @student_app.command("tiny")
@@ -27,7 +29,11 @@ def tiny_cmd(
     from edtune.student.tiny import build_tiny
 
     path = build_tiny(family, out, seed)
-    emit({"family": family, "path": path, "seed": seed}, as_json, human=f"tiny {family} student written to {path}")
+    emit(
+        {"family": family, "path": path, "seed": seed},
+        as_json,
+        human=f"tiny {family} student written to {path}",
+    )
 
 
 @student_app.command("pretrain")
@@ -35,7 +41,9 @@ def pretrain_cmd(
     out: Annotated[str, typer.Option("--out", help="Output directory of the base student.")],
     seed: Annotated[int, typer.Option("--seed")] = 0,
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps (default 2500).")] = None,
-    seconds: Annotated[float | None, typer.Option("--seconds", help="Time budget when --steps is not given.")] = None,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="Time budget when --steps is not given.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
@@ -49,7 +57,9 @@ def pretrain_cmd(
 
 @student_app.command("measure")
 def measure_cmd(
-    student: Annotated[str, typer.Option("--student", help="Checkpoint dir/URI (default: the base student).")] = "",
+    student: Annotated[
+        str, typer.Option("--student", help="Checkpoint dir/URI (default: the base student).")
+    ] = "",
     adapter: Annotated[str | None, typer.Option("--adapter")] = None,
     world: Annotated[str | None, typer.Option("--world", help="World dir with tasks/*/val.jsonl.")] = None,
     n: Annotated[int, typer.Option("--n", help="Probes per question family.")] = 64,
@@ -97,7 +107,13 @@ def evaluate_cmd(
     st = load_student(student, cfg.student, adapter=adapter, cache_dir=cfg.cache_dir)
     traces, summary = evaluate(st, samples, progress=not as_json and sys.stderr.isatty())
     write_jsonl(join(out, "traces.jsonl"), traces)
-    result = {**summary.model_dump(mode="json"), "task": task, "student": student, "adapter": adapter, "out": out}
+    result = {
+        **summary.model_dump(mode="json"),
+        "task": task,
+        "student": student,
+        "adapter": adapter,
+        "out": out,
+    }
     write_json(join(out, "metrics.json"), result)
     lo, hi = summary.ci95
     emit(

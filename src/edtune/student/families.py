@@ -119,7 +119,9 @@ def _qwen_processor_cls() -> type:
     class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
         """Qwen2-VL's processor without the video slot (its video processor needs torchvision)."""
 
-        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any):
+        def __init__(
+            self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any
+        ):
             self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
             self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
             self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
@@ -171,7 +173,11 @@ class Qwen2VLFamily(Family):
                 "vocab_size": len(tok),
                 "max_position_embeddings": 2048,
                 # interleaved M-RoPE: every frequency serves t, h and w (FACTS.md: left/right learnable)
-                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1] * (head_dim // 2)},
+                "rope_parameters": {
+                    "rope_type": "default",
+                    "rope_theta": 10000.0,
+                    "mrope_section": [1] * (head_dim // 2),
+                },
                 "tie_word_embeddings": True,
                 "bos_token_id": ids["<|endoftext|>"],
                 "eos_token_id": ids["<|im_end|>"],
@@ -247,7 +253,12 @@ class LlavaFamily(Family):
 
     def build_tiny(self, out_dir: Path, seed: int) -> None:
         import torch
-        from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
+        from transformers import (
+            LlavaConfig,
+            LlavaForConditionalGeneration,
+            LlavaProcessor,
+            PreTrainedTokenizerFast,
+        )
         from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
         from edtune.student.tokenizer import train_bpe
@@ -330,7 +341,9 @@ class LlavaOnevisionFamily(Family):
         from transformers.processing_utils import ProcessorMixin
 
         class ImageOnlyOnevisionProcessor(LlavaOnevisionProcessor):
-            def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any):
+            def __init__(
+                self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any
+            ):
                 self.num_image_tokens = kw.get("num_image_tokens")
                 self.vision_feature_select_strategy = kw.get("vision_feature_select_strategy")
                 self.image_token = getattr(tokenizer, "image_token", None) or "<image>"

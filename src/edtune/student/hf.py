@@ -46,13 +46,16 @@ def _peak_rss_mb() -> float:
 class HFStudent:
     """A student backed by a transformers checkpoint (+ optional LoRA adapter)."""
 
-    def __init__(self, base_dir: Path, family: Family, cfg: StudentConfig, adapter_dir: Path | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, family: Family, cfg: StudentConfig, adapter_dir: Path | None = None
+    ) -> None:
         import torch
 
         self.base_dir = base_dir
         self.family = family
         self.cfg = cfg
         self.adapter_dir = adapter_dir
+        self.cache_dir = cache_dir
         if cfg.torch_threads > 0:
             torch.set_num_threads(cfg.torch_threads)
         want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
@@ -85,7 +88,9 @@ class HFStudent:
         try:
             model = AutoModelForImageTextToText.from_pretrained(str(self.base_dir), **kw)
         except Exception as exc:
-            raise ModelError(f"{self.base_dir}: cannot load the model ({type(exc).__name__}: {exc})") from None
+            raise ModelError(
+                f"{self.base_dir}: cannot load the model ({type(exc).__name__}: {exc})"
+            ) from None
         if self.device == "cuda" and "device_map" not in kw:
             model.to("cuda")
         torch.manual_seed(0)
@@ -115,14 +120,18 @@ class HFStudent:
         import torch
 
         tok = self.processor.tokenizer
-        ids = torch.tensor([tok("Step 1: the colour is red. Answer: red", add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor(
+            [tok("Step 1: the colour is red. Answer: red", add_special_tokens=False)["input_ids"]]
+        )
         ids = ids.to(next(model.parameters()).device)
         with torch.no_grad():
             on = model(input_ids=ids).logits
             with model.disable_adapter():
                 off = model(input_ids=ids).logits
         if torch.equal(on, off):
-            raise ModelError(f"{self.adapter_dir}: adapter loaded but has no effect on outputs (inactive or all-zero)")
+            raise ModelError(
+                f"{self.adapter_dir}: adapter loaded but has no effect on outputs (inactive or all-zero)"
+            )
 
     # ------------------------------------------------------------ inference
 
@@ -138,7 +147,9 @@ class HFStudent:
         tok = self.processor.tokenizer
         enc = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
         dev = next(model.parameters()).device
-        enc = {k: (v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev)) for k, v in enc.items()}
+        enc = {
+            k: (v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev)) for k, v in enc.items()
+        }
         with torch.inference_mode():
             out = model.generate(
                 **enc,
@@ -166,7 +177,12 @@ class HFStudent:
                 steps, ans, issues = parse_reasoning(raw)
                 s = samples[i]
                 done[i] = Trace(
-                    sample_id=s.id, steps=steps, answer=ans, correct=is_correct(s, ans), raw=raw, parse_issues=issues
+                    sample_id=s.id,
+                    steps=steps,
+                    answer=ans,
+                    correct=is_correct(s, ans),
+                    raw=raw,
+                    parse_issues=issues,
                 )
             while nxt in done:
                 yield done.pop(nxt)
@@ -204,7 +220,7 @@ class HFStudent:
         torch.manual_seed(seed)
         base = self._load_base()
         if adapter_in is not None:
-            a_dir = resolve_local(adapter_in, Path(self.cfg_cache_dir), what="adapter")
+            a_dir = resolve_local(adapter_in, Path(self.cache_dir), what="adapter")
             check_adapter(a_dir, self.fingerprint)
             try:
                 model = PeftModel.from_pretrained(base, str(a_dir), is_trainable=True)
@@ -221,7 +237,9 @@ class HFStudent:
             try:
                 model = get_peft_model(base, pcfg)
             except ValueError as exc:
-                raise ModelError(f"LoRA target_modules {lora.target_modules!r} matched nothing: {exc}") from None
+                raise ModelError(
+                    f"LoRA target_modules {lora.target_modules!r} matched nothing: {exc}"
+                ) from None
         trainable = [p for p in model.parameters() if p.requires_grad]
         n_trainable = sum(p.numel() for p in trainable)
         per_step = lora.batch_size * lora.grad_accum
@@ -259,7 +277,8 @@ class HFStudent:
                     [self.example(samples[i]) for i in idx], pad_id, self.family.needs_mm_token_type_ids
                 )
                 batch = {
-                    k: (v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev)) for k, v in batch.items()
+                    k: (v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev))
+                    for k, v in batch.items()
                 }
                 loss = model(**batch).loss / lora.grad_accum
                 loss.backward()
@@ -302,8 +321,6 @@ class HFStudent:
             trainable_params=n_trainable,
         )
 
-    cfg_cache_dir: str = "./edtune-data/cache"
-
 
 def check_adapter(adapter_dir: Path, fingerprint: str) -> None:
     """Pre-load checks of a PEFT adapter dir: files present, safetensors only, trained on this very base."""
@@ -312,7 +329,9 @@ def check_adapter(adapter_dir: Path, fingerprint: str) -> None:
     weights = adapter_dir / "adapter_model.safetensors"
     if not weights.is_file():
         if (adapter_dir / "adapter_model.bin").is_file():
-            raise ModelError(f"{adapter_dir}: adapter_model.bin is pickled; edtune loads safetensors adapters only")
+            raise ModelError(
+                f"{adapter_dir}: adapter_model.bin is pickled; edtune loads safetensors adapters only"
+            )
         raise ModelError(f"{adapter_dir}: missing adapter_model.safetensors")
     verify_manifest(adapter_dir)
     check_safetensors([weights])
@@ -338,6 +357,4 @@ def load_student(
     verify_checkpoint(base_dir, family.model_types, family.name)
     adapter_dir = resolve_local(adapter, cache_dir, what="adapter") if adapter else None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    student = HFStudent(base_dir, family, cfg, adapter_dir)
-    student.cfg_cache_dir = cache_dir
-    return student
+    return HFStudent(base_dir, family, cfg, adapter_dir, cache_dir)

@@ -57,7 +57,9 @@ def build_example(
     for i in range(len(gpt)):
         msgs = family.messages(human[: i + 1], gpt[:i], with_image)
         prompt = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        full = processor.apply_chat_template(family.messages(human[: i + 1], gpt[: i + 1], with_image), tokenize=False)
+        full = processor.apply_chat_template(
+            family.messages(human[: i + 1], gpt[: i + 1], with_image), tokenize=False
+        )
         if not prompt.startswith(done) or not full.startswith(prompt):
             raise ValueError("chat template is not prefix-stable; cannot mask assistant tokens")
         segments.append((prompt[len(done) :], False))
@@ -73,7 +75,11 @@ def build_example(
             enc = processor(text=[text], images=[image] if with_image else None, return_tensors="pt")
             seg = enc["input_ids"][0].tolist()
             seg_mm = enc["mm_token_type_ids"][0].tolist() if "mm_token_type_ids" in enc else [0] * len(seg)
-            vision = {k2: v for k2, v in enc.items() if k2 not in ("input_ids", "attention_mask", "mm_token_type_ids")}
+            vision = {
+                k2: v
+                for k2, v in enc.items()
+                if k2 not in ("input_ids", "attention_mask", "mm_token_type_ids")
+            }
         else:
             seg = tok(text, add_special_tokens=False)["input_ids"]
             seg_mm = [0] * len(seg)
@@ -90,7 +96,9 @@ def collate(examples: list[Example], pad_id: int, with_mm: bool) -> dict[str, An
     n = max(len(e.input_ids) for e in examples)
     batch: dict[str, Any] = {
         "input_ids": torch.tensor([e.input_ids + [pad_id] * (n - len(e.input_ids)) for e in examples]),
-        "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * (n - len(e.input_ids)) for e in examples]),
+        "attention_mask": torch.tensor(
+            [[1] * len(e.input_ids) + [0] * (n - len(e.input_ids)) for e in examples]
+        ),
         "labels": torch.tensor([e.labels + [IGNORE] * (n - len(e.labels)) for e in examples]),
     }
     if with_mm:

@@ -98,11 +98,15 @@ def pretrain_base(
             n = log_every if step % log_every == 0 else step % log_every
             curve.append((step, running / n))
             running = 0.0
-            print(f"pretrain step={step}/{total} loss={curve[-1][1]:.4f} t={time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            print(
+                f"pretrain step={step}/{total} loss={curve[-1][1]:.4f} t={time.perf_counter() - t0:.0f}s",
+                file=sys.stderr,
+            )
     elapsed = time.perf_counter() - t0
     model.save_pretrained(str(out))
     record = {
-        "command": "edtune student pretrain " + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total)),
+        "command": "edtune student pretrain "
+        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total)),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
@@ -114,7 +118,9 @@ def pretrain_base(
         "torch_threads": 1,
     }
     (out / "pretrain.json").write_text(json.dumps(record, indent=2) + "\n")
-    write_manifest(out, {"kind": "edtune-base-student", **{k: record[k] for k in ("command", "seed", "steps")}})
+    write_manifest(
+        out, {"kind": "edtune-base-student", **{k: record[k] for k in ("command", "seed", "steps")}}
+    )
     return record
 
 

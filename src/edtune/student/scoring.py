@@ -13,8 +13,29 @@ from edtune.schemas import TaskSample
 NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
     )
 }
 _LETTER = re.compile(r"^\(?([A-Za-z])\)?(?:[.):]\s*|\s+|$)(.*)$")
@@ -30,13 +51,17 @@ def normalise(text: str) -> str:
 
 
 def _singular(t: str) -> str:
-    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in t.split())
+    return " ".join(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in t.split()
+    )
 
 
 def to_number(text: str) -> float | None:
     """The single number an answer states (digits or a number word), or None if none or several."""
     t = normalise(text)
-    nums = [float(m) for m in _NUM.findall(t)] + [float(NUMBER_WORDS[w]) for w in t.split() if w in NUMBER_WORDS]
+    nums = [float(m) for m in _NUM.findall(t)] + [
+        float(NUMBER_WORDS[w]) for w in t.split() if w in NUMBER_WORDS
+    ]
     return nums[0] if len(set(nums)) == 1 else None
 
 
@@ -52,7 +77,11 @@ def is_correct(sample: TaskSample, answer: str | None) -> bool:
     if sample.choices:
         gold_letter = chr(ord("A") + sample.choices.index(gold))
         m = _LETTER.match(answer.strip())
-        if m and ord(m.group(1).upper()) - ord("A") < len(sample.choices) and (m.group(1).isupper() or not m.group(2)):
+        if (
+            m
+            and ord(m.group(1).upper()) - ord("A") < len(sample.choices)
+            and (m.group(1).isupper() or not m.group(2))
+        ):
             letter, rest = m.group(1).upper(), m.group(2).strip()
             if letter != gold_letter:
                 return False

@@ -12,10 +12,46 @@ from typing import Any
 
 from edtune.student.prompt import COT_INSTRUCTION, format_question, format_reasoning
 
-COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "pink", "brown", "cyan"]
-SHAPES = ["circle", "square", "triangle", "star", "hexagon", "diamond", "cross", "ellipse", "rectangle", "pentagon"]
+COLOURS = [
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "purple",
+    "orange",
+    "white",
+    "black",
+    "gray",
+    "pink",
+    "brown",
+    "cyan",
+]
+SHAPES = [
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "hexagon",
+    "diamond",
+    "cross",
+    "ellipse",
+    "rectangle",
+    "pentagon",
+]
 SIZES = ["small", "medium", "large", "big", "tiny"]
-WHERE = ["left", "right", "above", "below", "top", "bottom", "middle", "center", "next to", "leftmost", "rightmost"]
+WHERE = [
+    "left",
+    "right",
+    "above",
+    "below",
+    "top",
+    "bottom",
+    "middle",
+    "center",
+    "next to",
+    "leftmost",
+    "rightmost",
+]
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 
