@@ -19,6 +19,8 @@ EDTUNE_IMAGE = os.environ.get("EDTUNE_IMAGE", f"ghcr.io/edtune/edtune-cpu:{_VERS
 EDTUNE_GPU_IMAGE = os.environ.get("EDTUNE_GPU_IMAGE", EDTUNE_IMAGE.replace("edtune-cpu", "edtune-gpu"))
 GPU_RESOURCE = "nvidia.com/gpu"
 ALLOWED_GPU_COUNTS = (0, 1, 2, 4, 8)
+#: NetworkPolicies (manifests/base) admit only pods with this label to the teacher, Milvus and MinIO.
+POD_LABEL = ("edtune.io/role", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ def apply(task: Any, res: Resources, gpu_count: Any = 1) -> Any:
     if res.gpu:
         task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(gpu_count)
     if res.retries:
-        task.set_retry(num_retries=res.retries, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
+        task.set_retry(
+            num_retries=res.retries, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s"
+        )
     task.set_caching_options(res.cache)
+    from kfp import kubernetes
+
+    kubernetes.add_pod_label(task, *POD_LABEL)
     return task

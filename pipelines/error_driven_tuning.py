@@ -6,7 +6,6 @@ round decides to stop. Data flows through the run layout in object storage (DESI
 resumable and KFP caching agrees with the stages' own skip logic. Secrets are bound by Secret *name* only.
 """
 
-
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -23,6 +22,8 @@ from components.evaluate.component import RESOURCES as EVALUATE_RES
 from components.evaluate.component import evaluate_op
 from components.finalize.component import RESOURCES as FINALIZE_RES
 from components.finalize.component import finalize_op
+from components.publish.component import RESOURCES as PUBLISH_RES
+from components.publish.component import publish_op
 from components.resources import apply
 from components.retrieve.component import RESOURCES as RETRIEVE_RES
 from components.retrieve.component import retrieve_op
@@ -72,6 +73,7 @@ def error_driven_tuning(
     eval_gpus: int = 1,
     tune_gpus: int = 1,
     config_overrides: str = "{}",
+    registry_uri: str = "",
     s3_secret: str = "edtune-s3",
     teacher_secret: str = "edtune-teacher",
     milvus_secret: str = "edtune-milvus",
@@ -105,7 +107,9 @@ def error_driven_tuning(
     def evaluate(r: int, after: list[Any]) -> list[Any]:
         tasks = []
         for split in ("val", "test"):
-            t = evaluate_op(config_json=cfg, round_idx=r, split=split).set_display_name(f"evaluate-{split}-r{r}")
+            t = evaluate_op(config_json=cfg, round_idx=r, split=split).set_display_name(
+                f"evaluate-{split}-r{r}"
+            )
             _secrets(apply(t, EVALUATE_RES, eval_gpus), s3_secret)
             for a in after:
                 t.after(a)
@@ -122,6 +126,9 @@ def error_driven_tuning(
     def finalize(after: Any) -> None:
         f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
         _secrets(apply(f, FINALIZE_RES), s3_secret)
+        with dsl.If(registry_uri != "", name="publish-adapter"):
+            p = publish_op(config_json=cfg, registry_uri=registry_uri).set_display_name("publish").after(f)
+            _secrets(apply(p, PUBLISH_RES), s3_secret)
 
     def one_round(r: int, after: Any) -> Any:
         diag = diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)

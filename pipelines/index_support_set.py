@@ -1,6 +1,5 @@
 """Index a support pool once for every task: the teacher tags each sample's skills, then Milvus indexes them."""
 
-
 from kfp import dsl, kubernetes
 
 from components.annotate.component import RESOURCES as ANNOTATE_RES

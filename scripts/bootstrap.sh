@@ -19,12 +19,6 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   "$VENV/bin/python" -m pip install -q -e ".[dev]"
   touch "$STAMP"
 fi
-# checkov (manifest/Dockerfile security scan, tests/deploy) pins many packages of its own: it gets a venv
-# inside .venv (so it is ignored by git), created once; the tests find it at .venv/checkov/bin/checkov.
-if [ ! -x "$VENV/checkov/bin/checkov" ]; then
-  "$PY" -m venv "$VENV/checkov"
-  "$VENV/checkov/bin/python" -m pip install -q "checkov>=3.2,<4"
-fi
 export PATH="$PWD/$VENV/bin:$PATH"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -35,6 +29,12 @@ case "$cmd" in
     exec edtune demo "$@"
     ;;
   test)
+    # checkov (manifest/Dockerfile security scan, tests/deploy) pins many packages of its own: it gets a venv
+    # inside .venv (ignored by git), created once; the tests find it at .venv/checkov/bin/checkov.
+    if [ ! -x "$VENV/checkov/bin/checkov" ]; then
+      "$PY" -m venv "$VENV/checkov"
+      "$VENV/checkov/bin/python" -m pip install -q "checkov>=3.2,<4"
+    fi
     ruff check .
     set +e
     python -m pytest "$@"

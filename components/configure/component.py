@@ -42,7 +42,9 @@ def configure_op(
     from edtune.config import RunConfig
 
     if max_rounds > compiled_max_rounds:
-        raise ValueError(f"max_rounds={max_rounds} exceeds the {compiled_max_rounds} rounds this pipeline was compiled with")
+        raise ValueError(
+            f"max_rounds={max_rounds} exceeds the {compiled_max_rounds} rounds this pipeline was compiled with"
+        )
     data = json.loads(config_overrides or "{}")
     explicit = {
         "run_id": run_id,

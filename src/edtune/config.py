@@ -115,6 +115,7 @@ class RunConfig(BaseModel):
     run_id: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     output: str = "./edtune-data/runs"
     cache_dir: str = "./edtune-data/cache"
+    registry: str | None = None  # where `publish` puts adapters: <registry>/adapters/<task>/<version>/
     seed: int = 0
     task: TaskConfig = Field(default_factory=TaskConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)

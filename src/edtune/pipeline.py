@@ -35,7 +35,9 @@ def repo_root() -> Path:
         candidates.append(Path(os.environ["EDTUNE_REPO"]))
     candidates += [Path(__file__).resolve().parents[2], Path.cwd(), *Path.cwd().parents]
     for c in candidates:
-        if (c / "components" / "resources.py").exists() and (c / "pipelines" / "error_driven_tuning.py").exists():
+        if (c / "components" / "resources.py").exists() and (
+            c / "pipelines" / "error_driven_tuning.py"
+        ).exists():
             return c
     raise InputError("cannot find the edtune repository (components/, pipelines/); set EDTUNE_REPO")
 
@@ -98,6 +100,7 @@ def pipeline_arguments(cfg: RunConfig, **extra: Any) -> dict[str, Any]:
     """
     args = {k: f(cfg) for k, f in _EXPLICIT.items()}
     args["config_overrides"] = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    args["registry_uri"] = cfg.registry or ""
     args.update(extra)
     return args
 
@@ -117,7 +120,9 @@ def run_local(cfg: RunConfig, pipeline_root: str | Path, *, gpus: int = 0) -> Pi
     pipeline = load_pipeline("error_driven_tuning")
     Path(pipeline_root).mkdir(parents=True, exist_ok=True)
     kfp.local.init(
-        runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
+        runner=kfp.local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=True,
     )
     t0 = time.perf_counter()
     root = str(repo_root())

@@ -81,12 +81,16 @@ def _run(
     body: Callable[[], dict[str, Any]],
 ) -> StageResult:
     marker = layout.marker(r, stage)
-    key = _sha_json({"config": config_part, "inputs": _sha_inputs(inputs), "edtune": __version__.split("+")[0]})
+    key = _sha_json(
+        {"config": config_part, "inputs": _sha_inputs(inputs), "edtune": __version__.split("+")[0]}
+    )
     if io.exists(marker):
         done = io.read_json(marker)
         if done.get("key") == key:
             log.info(kv("stage skipped", stage=stage, round=r, reason="outputs exist for these inputs"))
-            return StageResult(stage=stage, round=r, skipped=True, seconds=0.0, summary=done.get("summary", {}))
+            return StageResult(
+                stage=stage, round=r, skipped=True, seconds=0.0, summary=done.get("summary", {})
+            )
         log.info(kv("stage rerun", stage=stage, round=r, reason="inputs changed"))
     t0 = time.perf_counter()
     log.info(kv("stage start", stage=stage, round=r))
@@ -138,7 +142,9 @@ def evaluate(cfg: RunConfig, r: int, split: Split = "val") -> StageResult:
         io.write_json(layout.eval_summary(r, split), data)
         return data
 
-    return _run(layout, r, f"evaluate-{split}", _student_cfg(cfg), [task_uri, cfg.student.base, adapter], body)
+    return _run(
+        layout, r, f"evaluate-{split}", _student_cfg(cfg), [task_uri, cfg.student.base, adapter], body
+    )
 
 
 # ---------------------------------------------------------------- diagnose
@@ -161,7 +167,9 @@ def diagnose(cfg: RunConfig, r: int) -> StageResult:
         io.write_jsonl(layout.mistakes(r), res.reports)
         return res.model_dump(mode="json", exclude={"reports"})
 
-    teacher_part = cfg.teacher.model_dump(mode="json", exclude={"concurrency", "timeout_s", "deadline_s", "url"})
+    teacher_part = cfg.teacher.model_dump(
+        mode="json", exclude={"concurrency", "timeout_s", "deadline_s", "url"}
+    )
     return _run(layout, r, "diagnose", teacher_part, [traces_uri, task_uri], body)
 
 
@@ -179,7 +187,9 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
         from edtune.skills.gaps import merge_gaps
 
         reports = [
-            m for m in io.read_jsonl(mistakes_uri, MistakeReport, id_field="sample_id") if m.status == "diagnosed"
+            m
+            for m in io.read_jsonl(mistakes_uri, MistakeReport, id_field="sample_id")
+            if m.status == "diagnosed"
         ]
         gaps = merge_gaps(reports, threshold=cfg.teacher.skill_merge_threshold, embedder=Embedder())
         gaps = run_allocate(
@@ -296,7 +306,12 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
         per_skill: dict[str, int] = {}
         for s in selections:
             per_skill[s.skill] = per_skill.get(s.skill, 0) + 1
-        return {"selected": len(selections), "replay": len(replay), "per_skill": per_skill, "excluded": len(exclude)}
+        return {
+            "selected": len(selections),
+            "replay": len(replay),
+            "per_skill": per_skill,
+            "excluded": len(exclude),
+        }
 
     part = {
         "retrieval": cfg.retrieval.model_dump(mode="json"),
@@ -308,7 +323,9 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
     return _run(layout, r, "retrieve", part, [*inputs, cfg.pool.uri], body)
 
 
-def _replay(cfg: RunConfig, r: int, pool_ids: list[str], exclude: set[str], n_selected: int) -> list[Selection]:
+def _replay(
+    cfg: RunConfig, r: int, pool_ids: list[str], exclude: set[str], n_selected: int
+) -> list[Selection]:
     """Generic pool samples mixed into tuning against forgetting (FACTS: tiny LoRA forgets without replay)."""
     f = cfg.lora.replay_fraction
     if f <= 0 or n_selected == 0:
@@ -517,6 +534,23 @@ def finalize(cfg: RunConfig) -> StageResult:
     return _run(layout, 0, "finalize", {"rounds": len(rounds)}, inputs, body)
 
 
+def publish(cfg: RunConfig, registry: str | None = None) -> dict[str, Any]:
+    """Publish the final adapter to the registry (new immutable version, sha256-verified, then `latest`).
+
+    A run whose best round is the base student publishes nothing: there is no adapter that beat it.
+    """
+    from edtune.publish import publish as do_publish
+
+    target = registry or cfg.registry
+    if not target:
+        raise InputError("registry: no adapter registry URI configured (set registry or pass --registry)")
+    final = finalize(cfg).summary
+    if not final.get("adapter"):
+        return {"published": False, "reason": "no round beat the base student on validation"}
+    res = do_publish(final["adapter"], final["manifest"], target, cfg.task.name, cfg.run_id)
+    return {"published": True, **res.model_dump(mode="json")}
+
+
 def _dir_sha(uri: str) -> str | None:
     """One sha256 over a checkpoint directory's files (names + contents), to pin the base in the manifest."""
     try:
@@ -555,7 +589,8 @@ def index(cfg: RunConfig) -> dict[str, Any]:
             if line.strip():
                 row = json.loads(line)
                 skills[row["id"]] = row["skills"]
-    idx = SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token(), index_type=cfg.pool.index_type)
+    idx = SkillIndex(
+        cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token(), index_type=cfg.pool.index_type
+    )
     manifest = idx.ingest(iter_support(cfg.pool.uri), skills, batch=cfg.pool.insert_batch)
     return manifest.model_dump(mode="json")
-

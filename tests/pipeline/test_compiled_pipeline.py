@@ -11,8 +11,18 @@ import yaml
 from edtune.pipeline import PIPELINES, compile_pipelines, repo_root
 
 GPU_STAGES = ("evaluate-op", "tune-op")
-CPU_STAGES = ("configure-op", "diagnose-op", "allocate-op", "retrieve-op", "decide-op", "finalize-op", "annotate-op", "index-op")
-SERVICE_STAGES = ("diagnose-op", "retrieve-op", "annotate-op", "index-op")
+CPU_STAGES = (
+    "publish-op",
+    "configure-op",
+    "diagnose-op",
+    "allocate-op",
+    "retrieve-op",
+    "decide-op",
+    "finalize-op",
+    "annotate-op",
+    "index-op",
+)
+SERVICE_STAGES = ("diagnose-op", "retrieve-op", "annotate-op", "index-op", "publish-op")
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +66,17 @@ def test_gpu_stages_request_accelerators_and_cpu_stages_do_not(fresh: dict, name
 
 def test_every_stage_of_the_main_pipeline_appears(fresh: dict) -> None:
     stages = {_stage(n) for n in _executors(fresh["error_driven_tuning"])}
-    assert stages == {"configure-op", "evaluate-op", "diagnose-op", "allocate-op", "retrieve-op", "tune-op",
-                      "decide-op", "finalize-op"}
+    assert stages == {
+        "configure-op",
+        "evaluate-op",
+        "diagnose-op",
+        "allocate-op",
+        "retrieve-op",
+        "tune-op",
+        "decide-op",
+        "finalize-op",
+        "publish-op",
+    }
     # rounds are unrolled: 3 tune tasks, one finalize per possible stopping point
     names = list(_executors(fresh["error_driven_tuning"]))
     assert sum(1 for n in names if _stage(n) == "tune-op") == 3
@@ -77,8 +96,12 @@ def test_secrets_are_bound_by_name_from_parameters_never_as_values(fresh: dict, 
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     for pname, p in params.items():
         default = str(p.get("defaultValue", ""))
-        assert not re.search(r"(?i)(token|password|secret_key|aws_secret)", pname) or pname.endswith("_secret"), pname
-        assert not re.search(r"(?i)(AKIA[0-9A-Z]{12,}|hf_[A-Za-z0-9]{10,})", default), f"{pname} default looks like a credential"
+        assert not re.search(r"(?i)(token|password|secret_key|aws_secret)", pname) or pname.endswith(
+            "_secret"
+        ), pname
+        assert not re.search(r"(?i)(AKIA[0-9A-Z]{12,}|hf_[A-Za-z0-9]{10,})", default), (
+            f"{pname} default looks like a credential"
+        )
     for need in ("diagnose-op", "retrieve-op", "annotate-op", "index-op"):
         for ex_name, spec in platform.items():
             if _stage(ex_name) == need:
@@ -112,6 +135,14 @@ def test_stages_that_call_services_have_retry_policies(fresh: dict, name: str) -
         elif stage in ("tune-op", "evaluate-op"):
             assert "retryPolicy" not in t, f"{tname}: GPU stages must not silently retry"
     assert seen > 0
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_every_pipeline_pod_carries_the_label_the_network_policies_admit(fresh: dict, name: str) -> None:
+    platform = fresh[name][1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for ex_name in _executors(fresh[name]):
+        labels = platform.get(ex_name, {}).get("podMetadata", {}).get("labels", {})
+        assert labels.get("edtune.io/role") == "pipeline", ex_name
 
 
 def test_early_stop_is_a_condition_on_the_decide_output(fresh: dict) -> None:

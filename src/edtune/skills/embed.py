@@ -43,10 +43,14 @@ class Embedder:
 
     dim = DIM
 
-    def __init__(self, *, batch_size: int = 128, device: str = "cpu", threads: int = 1) -> None:
+    def __init__(
+        self, *, batch_size: int = 128, device: str = "cpu", threads: int = 1, cache_size: int = 20000
+    ) -> None:
         self.batch_size = batch_size
         self.device = device
         self.threads = threads
+        self.cache_size = cache_size  # text -> vector; teacher-tagged pools repeat the same phrases a lot
+        self._cache: dict[str, Any] = {}
 
     @property
     def model(self) -> Any:
@@ -59,16 +63,27 @@ class Embedder:
             return _load(self.device)
 
     def encode(self, texts: Sequence[str]) -> Any:
-        """Encode texts to an (n, 384) float32 array of unit vectors (empty input → shape (0, 384))."""
+        """Encode texts to an (n, 384) float32 array of unit vectors (empty input → shape (0, 384)).
+
+        Repeated texts are encoded once (within the call, and across calls up to `cache_size` texts).
+        """
         import numpy as np
 
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        vecs = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vecs, dtype=np.float32)
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        fresh: dict[str, Any] = {}
+        if todo:
+            vecs = self.model.encode(
+                todo,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            fresh = dict(zip(todo, np.asarray(vecs, dtype=np.float32), strict=True))
+            for t, v in fresh.items():
+                if len(self._cache) >= self.cache_size:
+                    break
+                self._cache[t] = v
+        return np.stack([fresh[t] if t in fresh else self._cache[t] for t in texts]).astype(np.float32)

@@ -478,12 +478,11 @@ class SkillIndex:
         )
         return [(str(h["id"]), float(h["distance"])) for h in res[0]]
 
-    def exact_dense(self, query: str, k: int) -> list[str]:
-        """Exact dense top-k by brute force over every stored vector (for recall measurements only)."""
+    def dense_matrix(self) -> tuple[list[str], Any]:
+        """Every (id, dense vector), for exact-search baselines in benchmarks (loads the whole column)."""
         import numpy as np
 
         self._require()
-        vec = self.embedder.encode([query])[0]
         ids: list[str] = []
         mats: list[Any] = []
         it = self._call(
@@ -503,11 +502,7 @@ class SkillIndex:
                 mats.append(np.asarray([r[F_DENSE] for r in page], dtype=np.float32))
         finally:
             it.close()
-        if not ids:
-            return []
-        sims = np.concatenate(mats) @ vec
-        order = sorted(range(len(ids)), key=lambda i: (-float(sims[i]), ids[i]))[:k]
-        return [ids[i] for i in order]
+        return ids, (np.concatenate(mats) if mats else np.zeros((0, self.embedder.dim), np.float32))
 
 
 class _Progress:
