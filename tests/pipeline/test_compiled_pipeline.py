@@ -88,7 +88,7 @@ def test_secrets_are_bound_by_name_from_parameters_never_as_values(fresh: dict, 
     docs = fresh[name]
     platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     bound = 0
-    for ex_name, spec in platform.items():
+    for spec in platform.values():
         for s in spec.get("secretAsEnv", []):
             assert s["secretNameParameter"]["componentInputParameter"].endswith("_secret")
             bound += 1
