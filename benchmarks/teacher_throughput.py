@@ -42,7 +42,9 @@ def _traces(world: Path, n_steps: int) -> tuple[list[Any], dict[str, Any]]:
     for s in samples.values():
         m = re.match(r"Is the (\w+) (\w+) on the left or the right\?", s.question)
         wrong = "left" if s.answer == "right" else "right"
-        steps = ["I look at the objects in the image."] * (n_steps - 1) + [f"The {m[1]} {m[2]} is on the {wrong}."]
+        steps = ["I look at the objects in the image."] * (n_steps - 1) + [
+            f"The {m[1]} {m[2]} is on the {wrong}."
+        ]
         traces.append(Trace(sample_id=s.id, steps=steps, answer=wrong, correct=False, raw=""))
     return traces, samples
 
@@ -61,7 +63,9 @@ def _payloads(traces: list[Any], samples: dict[str, Any], cfg: Any) -> list[tupl
         params = prompts.answer_switch_params(len(options))
         params.pop("temperature")
         for k in range(len(t.steps) + 1):
-            out.append((prompts.build_answer_switch(s.question, options, gold, cfg.prior, t.steps[:k]), params))
+            out.append(
+                (prompts.build_answer_switch(s.question, options, gold, cfg.prior, t.steps[:k]), params)
+            )
         img = image_data_uri(read_bytes(s.image), cfg.image_max_side, s.image)
         skill = prompts.build_skill(s.question, t.steps, len(t.steps), "x", img)
         fmt = prompts.response_format(prompts.SkillReply.model_json_schema(), cfg.backend)
@@ -69,7 +73,9 @@ def _payloads(traces: list[Any], samples: dict[str, Any], cfg: Any) -> list[tupl
     return out
 
 
-async def _bare(url: str, payloads: list[tuple[list[dict], dict]], concurrency: int, model: str) -> dict[str, Any]:
+async def _bare(
+    url: str, payloads: list[tuple[list[dict], dict]], concurrency: int, model: str
+) -> dict[str, Any]:
     from edtune.teacher.client import _client_class
 
     client = _client_class()(base_url=url, timeout=30)

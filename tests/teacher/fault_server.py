@@ -99,9 +99,15 @@ class FaultTeacher:
                 for i in range(len(req.options))
             ]
             msg = {"content": belief}
-            choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", **msg}, "finish_reason": "length"}
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", **msg},
+                "finish_reason": "length",
+            }
             if fault != "no-logprobs":
-                choice["logprobs"] = {"content": [{"token": belief, "logprob": top[0]["logprob"], "top_logprobs": top}]}
+                choice["logprobs"] = {
+                    "content": [{"token": belief, "logprob": top[0]["logprob"], "top_logprobs": top}]
+                }
             return self._completion(choice)
         if kind == "judge":
             req = prompts.parse_judge(messages)

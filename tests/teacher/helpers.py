@@ -33,10 +33,17 @@ def make_case(
         gold, wrong = COLOURS[i % 2], COLOURS[2 + i % 2]
         choices = None if open_ended else [gold, "purple", wrong]
         samples[sid] = TaskSample(
-            id=sid, image=str(img), question=f"[{sid}] What colour is the shape?", choices=choices, answer=gold
+            id=sid,
+            image=str(img),
+            question=f"[{sid}] What colour is the shape?",
+            choices=choices,
+            answer=gold,
         )
         correct = i >= n
-        steps = [f"I look at the shape number {i}." if k != wrong_step else f"The shape is {wrong}." for k in range(1, n_steps + 1)]
+        steps = [
+            f"I look at the shape number {i}." if k != wrong_step else f"The shape is {wrong}."
+            for k in range(1, n_steps + 1)
+        ]
         if correct:
             steps = [f"The shape is {gold}."]
         traces.append(

@@ -60,7 +60,13 @@ CASES = [
     ("judge step 0 once", "judge", {"judge": ["bad-step"]}, "diagnosed", None),
     ("malformed json always", "answer-switch", {"*": ["malformed"] * 9}, "undiagnosed", "malformed reply"),
     ("wrong-shape json always", "judge", {"*": ["wrong-shape"] * 9}, "undiagnosed", "not a chat completion"),
-    ("missing logprobs always", "answer-switch", {"answer-switch": ["no-logprobs"] * 9}, "undiagnosed", "logprobs"),
+    (
+        "missing logprobs always",
+        "answer-switch",
+        {"answer-switch": ["no-logprobs"] * 9},
+        "undiagnosed",
+        "logprobs",
+    ),
     ("judge step 0 always", "judge", {"judge": ["bad-step"] * 9}, "undiagnosed", "out of range"),
     ("empty skill always", "answer-switch", {"skill": ["empty-skill"] * 9}, "undiagnosed", "skill"),
     ("400 refusal always", "judge", {"*": ["refuse-400"] * 9}, "undiagnosed", "HTTP 400"),
@@ -99,18 +105,26 @@ def test_stage_finishes_and_accounts_for_every_sample(
 def test_retry_after_is_honoured_before_the_retry(tmp_path: Path, teacher: RunningTeacher) -> None:
     teacher.teacher.plan = {"*": ["429"]}
     traces, samples = make_case(tmp_path, 2, n_steps=2)
-    diagnose(traces, samples, _cfg(teacher.url, method="judge"), cache_dir=str(tmp_path / "c"), progress=False)
+    diagnose(
+        traces, samples, _cfg(teacher.url, method="judge"), cache_dir=str(tmp_path / "c"), progress=False
+    )
     by_body: dict[str, list[float]] = {}
     for h in teacher.teacher.hits:
         by_body.setdefault(h.body_sha, []).append(h.t)
     gaps = [ts[1] - ts[0] for ts in by_body.values() if len(ts) > 1]
-    assert gaps and min(gaps) >= 0.3 * 0.95  # never earlier than Retry-After (a lower bound, not a timing race)
+    assert (
+        gaps and min(gaps) >= 0.3 * 0.95
+    )  # never earlier than Retry-After (a lower bound, not a timing race)
 
 
-def test_invalid_reply_is_reasked_once_with_the_error_appended(tmp_path: Path, teacher: RunningTeacher) -> None:
+def test_invalid_reply_is_reasked_once_with_the_error_appended(
+    tmp_path: Path, teacher: RunningTeacher
+) -> None:
     teacher.teacher.plan = {"judge": ["bad-step"]}
     traces, samples = make_case(tmp_path, 1, n_steps=3)
-    res = diagnose(traces, samples, _cfg(teacher.url, method="judge"), cache_dir=str(tmp_path / "c"), progress=False)
+    res = diagnose(
+        traces, samples, _cfg(teacher.url, method="judge"), cache_dir=str(tmp_path / "c"), progress=False
+    )
     notes = [h.reask for h in teacher.teacher.hits]
     assert notes[0] is None and "out of range" in (notes[1] or "")
     assert res.reasks == 1 and res.reports[0].erroneous_step == 2
@@ -140,7 +154,9 @@ def test_unhealthy_endpoint_fails_before_any_chat_request(tmp_path: Path, teache
     teacher.teacher.health_status = 503
     traces, samples = make_case(tmp_path, 2)
     with pytest.raises(ServiceError, match="GET /health"):
-        diagnose(traces, samples, _cfg(teacher.url, max_retries=1), cache_dir=str(tmp_path / "c"), progress=False)
+        diagnose(
+            traces, samples, _cfg(teacher.url, max_retries=1), cache_dir=str(tmp_path / "c"), progress=False
+        )
     assert teacher.teacher.hits == []
 
 

@@ -22,7 +22,9 @@ CHOICES = ["red", "blue", "green"]
     [("blue", 1), (" Blue. ", 1), ("B", 1), ("(B)", 1), ("B. blue", 1), ("C) green", 2), ("D", None),
      ("B. red", None), ("purple", None), (None, None)],
 )  # fmt: skip
-def test_student_answer_is_matched_to_a_choice_by_text_or_letter(answer: str | None, expected: int | None) -> None:
+def test_student_answer_is_matched_to_a_choice_by_text_or_letter(
+    answer: str | None, expected: int | None
+) -> None:
     assert choice_index(answer, CHOICES) == expected
 
 
@@ -44,7 +46,12 @@ SWITCH = [
 
 @pytest.mark.parametrize(("dists", "gold", "pred", "delta", "persist", "expected"), SWITCH)
 def test_erroneous_step_is_the_first_persistent_switch(
-    dists: list[dict[str, float]], gold: int, pred: int | None, delta: float, persist: int, expected: int | None
+    dists: list[dict[str, float]],
+    gold: int,
+    pred: int | None,
+    delta: float,
+    persist: int,
+    expected: int | None,
 ) -> None:
     assert switch_step(dists, gold, pred, delta, persist)[0] == expected
 
@@ -79,7 +86,11 @@ def test_error_note_keeps_every_request_parseable() -> None:
     asw = prompts.build_answer_switch("Q?", ["a", "b"], 0, 0.6, ["s1", "s2"])
     judge = prompts.build_judge("Q?", ["a", "b"], "a", ["s1"], "b", "data:x")
     tag = prompts.build_tag([("human", "What?"), ("gpt", "red")])
-    for msgs, parse in ((asw, prompts.parse_answer_switch), (judge, prompts.parse_judge), (tag, prompts.parse_tag)):
+    for msgs, parse in (
+        (asw, prompts.parse_answer_switch),
+        (judge, prompts.parse_judge),
+        (tag, prompts.parse_tag),
+    ):
         noted = prompts.with_error_note(msgs, "bad thing")
         assert parse(noted) == parse(msgs)
         assert prompts.error_note_of(noted).startswith("bad thing") and prompts.error_note_of(msgs) is None
@@ -98,7 +109,9 @@ def test_annotate_records_unusable_replies_as_failed_rows_in_pool_order(tmp_path
     running = RunningTeacher(FaultTeacher(model_id="m", plan={"tag": ["500", "malformed", "malformed"]}))
     try:
         cfg = TeacherConfig(url=running.url, model="m", backoff_s=0.01, backoff_max_s=0.02)
-        res = annotate_pool(str(pool), str(tmp_path / "out.jsonl"), cfg, cache_dir=str(tmp_path / "c"), progress=False)
+        res = annotate_pool(
+            str(pool), str(tmp_path / "out.jsonl"), cfg, cache_dir=str(tmp_path / "c"), progress=False
+        )
     finally:
         running.close()
     out = [json.loads(ln) for ln in (tmp_path / "out.jsonl").read_text().splitlines()]

@@ -85,13 +85,21 @@ def test_annotate_tags_the_pool_in_order_with_the_labelled_skills(
 ) -> None:
     cfg = TeacherConfig(url=reference[1])
     out = tmp_path / "pool.skills.jsonl"
-    res = annotate_pool(str(world / "pool.jsonl"), str(out), cfg, cache_dir=str(tmp_path / "c"), progress=False)
+    res = annotate_pool(
+        str(world / "pool.jsonl"), str(out), cfg, cache_dir=str(tmp_path / "c"), progress=False
+    )
     rows = [json.loads(ln) for ln in out.read_text().splitlines()]
     labels = [json.loads(ln) for ln in (world / "pool.labels.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [lab["id"] for lab in labels]
     assert res.rows == len(rows) and res.failed == 0 and res.tagged == len(rows)
-    single = [(r, lab) for r, lab in zip(rows, labels, strict=True) if lab["turns"] == 1 and lab["family"] != "caption"]
+    single = [
+        (r, lab)
+        for r, lab in zip(rows, labels, strict=True)
+        if lab["turns"] == 1 and lab["family"] != "caption"
+    ]
     assert single and all(set(lab["skills"]) <= set(r["skills"]) for r, lab in single)
 
-    again = annotate_pool(str(world / "pool.jsonl"), str(out), cfg, cache_dir=str(tmp_path / "c"), progress=False)
+    again = annotate_pool(
+        str(world / "pool.jsonl"), str(out), cfg, cache_dir=str(tmp_path / "c"), progress=False
+    )
     assert again.requests == 0 and again.resumed == len(rows)

@@ -49,11 +49,15 @@ def test_resume_after_sigkill_reasks_nothing_for_finished_samples(tmp_path: Path
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert not out.exists(), "killed midway: the output must not be published"
-        finished = {json.loads(ln)["report"]["sample_id"] for ln in journal.read_text().splitlines() if ln.strip()}
+        finished = {
+            json.loads(ln)["report"]["sample_id"] for ln in journal.read_text().splitlines() if ln.strip()
+        }
         assert 5 <= len(finished) < N
         first_run_hits = len(running.teacher.hits)
 
-        done = subprocess.run(_cli(running.url, tr, task, out, cache), env=env, capture_output=True, timeout=120)
+        done = subprocess.run(
+            _cli(running.url, tr, task, out, cache), env=env, capture_output=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         summary = json.loads(done.stdout)
         rerun_texts = [h.text for h in running.teacher.hits[first_run_hits:]]

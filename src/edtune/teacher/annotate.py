@@ -25,7 +25,6 @@ from edtune.io.jsonl import append_jsonl, read_journal
 from edtune.log import kv
 from edtune.schemas import SupportSample
 from edtune.teacher import prompts
-from edtune.teacher.cache import content_key
 from edtune.teacher.client import BadReply, ChatReply, TeacherClient, extract_json
 from edtune.teacher.images import image_data_uri
 from edtune.teacher.progress import progress_bar

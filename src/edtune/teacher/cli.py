@@ -17,7 +17,9 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
-UrlOpt = Annotated[str | None, typer.Option("--teacher-url", help="Teacher base URL (overrides teacher.url).")]
+UrlOpt = Annotated[
+    str | None, typer.Option("--teacher-url", help="Teacher base URL (overrides teacher.url).")
+]
 
 
 def _config(config: Path | None, set_: list[str] | None, url: str | None, method: str | None):  # type: ignore[no-untyped-def]
@@ -71,7 +73,12 @@ def register(app: typer.Typer) -> None:
             digest = hashlib.sha256(f"{traces}\0{task}\0{out}".encode()).hexdigest()[:24]
             journal = str(Path(cfg.cache_dir) / "journals" / f"diagnose-{digest}.jsonl")
         result = diagnose(
-            trace_list, samples, cfg.teacher, cache_dir=cfg.cache_dir, journal=journal, progress=_show_progress()
+            trace_list,
+            samples,
+            cfg.teacher,
+            cache_dir=cfg.cache_dir,
+            journal=journal,
+            progress=_show_progress(),
         )
         write_jsonl(out, result.reports)
         summary = result.summary() | {"out": out, "journal": journal}

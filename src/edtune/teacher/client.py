@@ -40,7 +40,7 @@ TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 CONFIG_STATUS = {401, 403, 404}
 
 
-class BadReply(Exception):  # noqa: N818 - a reply, not a crash: the caller turns it into `undiagnosed`
+class BadReply(Exception):
     """The teacher answered, but not usably (after the one re-ask). `str()` is the reason recorded."""
 
 
@@ -53,7 +53,9 @@ class ChatReply(BaseModel):
 
 class ServerInfo(BaseModel):
     endpoint: str
-    model_id: str | None = None  # what the server reports (TGI /info model_id, OpenAI /v1/models), if anything
+    model_id: str | None = (
+        None  # what the server reports (TGI /info model_id, OpenAI /v1/models), if anything
+    )
     raw: dict[str, Any] = {}
 
 
@@ -143,7 +145,9 @@ class TeacherClient:
         self._deadline = deadline  # time.monotonic() value after which nothing new is sent
         self._rng = rng or random.Random()
         self.stats = ClientStats()
-        self.model_id: str | None = cfg.model or None  # the id that goes into cache keys (server's, once known)
+        self.model_id: str | None = (
+            cfg.model or None
+        )  # the id that goes into cache keys (server's, once known)
 
     async def __aenter__(self) -> TeacherClient:
         return self

@@ -266,7 +266,13 @@ class _Diagnoser:
         )
 
     async def _answer_switch(
-        self, trace: Trace, sample: TaskSample, options: list[str], gold: int, pred: int | None, image_sha: str
+        self,
+        trace: Trace,
+        sample: TaskSample,
+        options: list[str],
+        gold: int,
+        pred: int | None,
+        image_sha: str,
     ) -> tuple[int | None, str]:
         params = prompts.answer_switch_params(len(options))
         params.pop("temperature", None)  # the client always sends temperature 0

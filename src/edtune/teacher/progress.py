@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, label: str, total: int | None, completed: int = 0) -> Iterator[Callable[[], None]]:
+def progress_bar(
+    enabled: bool, label: str, total: int | None, completed: int = 0
+) -> Iterator[Callable[[], None]]:
     """Yield `advance()`; with `enabled` False (tests, --json pipelines) nothing is drawn."""
     if not enabled:
         yield lambda: None

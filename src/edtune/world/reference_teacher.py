@@ -318,6 +318,7 @@ class ReferenceTeacherServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops connections when a client runs 16+ requests at once
 
     def __init__(self, address: tuple[str, int], delay_s: float = 0.0) -> None:
         super().__init__(address, _Handler)
