@@ -8,10 +8,10 @@ URI and the source. BM25 is the paper's retriever; dense and hybrid (RRF) also f
 Backends: a Milvus Lite file (a plain path, default ./edtune-data/milvus.db) or a Milvus server by
 http(s)://host:19530 with a token from `EDTUNE_MILVUS_TOKEN`. Lite supports FLAT only, a server gets HNSW.
 
-Exclusion of samples used in earlier rounds: a long `id not in [...]` filter costs seconds on Milvus Lite
-(measured: 3,000 ids on 5K rows took 2.6 s per query vs 0.2 s), so up to `FILTER_MAX_IDS` ids go into the
-filter and beyond that we over-fetch `k + len(exclude)` hits and drop excluded ones client-side — exact,
-because at most `len(exclude)` of the hits can be excluded.
+Exclusion of samples used in earlier rounds: up to `FILTER_MAX_IDS` ids go into an `id not in [...]` filter
+(measured on Lite, 10K flushed rows, hybrid k=10: 1,000 excluded ids cost 32 ms p50 as a filter vs 84 ms by
+over-fetching); beyond that we over-fetch `k + len(exclude)` hits and drop excluded ones client-side — exact,
+because at most `len(exclude)` of the hits can be excluded — which also keeps filter expressions bounded.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Mode = Literal["bm25", "dense", "hybrid"]
 F_ID, F_TEXT, F_SPARSE, F_DENSE, F_IMAGE, F_SOURCE = "id", "skills", "sparse", "dense", "image", "source"
 MAX_ID, MAX_TEXT, MAX_IMAGE, MAX_SOURCE = 256, 16384, 2048, 256
-FILTER_MAX_IDS = 256  # longer exclusion lists are applied client-side (see module doc)
+FILTER_MAX_IDS = 4096  # longer exclusion lists are applied client-side (see module doc)
 MAX_LIMIT = 16384  # Milvus's top-k ceiling
 RRF_K = 60
 HNSW_PARAMS = {"M": 16, "efConstruction": 200}
@@ -372,8 +372,12 @@ class SkillIndex:
                 bar.advance(len(chunk))
         finally:
             bar.close()
-        if inserted and self.server:
+        if inserted:
+            # Seal the growing segment: on Milvus Lite a FLAT search over unflushed rows took 385 ms at 10K
+            # rows vs 28 ms after flush (measured); on a server it makes the rows durable and indexed.
+            t0 = time.perf_counter()
             self._call("flush", self.client.flush, self.collection)
+            insert_s += time.perf_counter() - t0
         if untagged:
             log.warning(
                 kv("index_untagged_samples", collection=self.collection, n=untagged, used="conversation text")

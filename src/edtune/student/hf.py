@@ -47,7 +47,12 @@ class HFStudent:
     """A student backed by a transformers checkpoint (+ optional LoRA adapter)."""
 
     def __init__(
-        self, base_dir: Path, family: Family, cfg: StudentConfig, adapter_dir: Path | None = None
+        self,
+        base_dir: Path,
+        family: Family,
+        cfg: StudentConfig,
+        adapter_dir: Path | None = None,
+        cache_dir: str = "./edtune-data/cache",
     ) -> None:
         import torch
 

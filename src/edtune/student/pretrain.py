@@ -38,6 +38,8 @@ def pretrain_base(
     seconds: float | None = None,
     steps: int | None = None,
     log_every: int = 100,
+    families: tuple[str, ...] | None = None,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -60,10 +62,11 @@ def pretrain_base(
     model = AutoModelForImageTextToText.from_pretrained(str(out), dtype=torch.float32)
     model.train()
     torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    recipe = {**RECIPE, **({"lr": lr} if lr else {})}
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
     total = steps or DEFAULT_STEPS
     warm = RECIPE["warmup"]
-    floor = RECIPE["final_lr"] / RECIPE["lr"]
+    floor = recipe["final_lr"] / recipe["lr"]
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -72,7 +75,7 @@ def pretrain_base(
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    stream = base_stream(seed)
+    stream = base_stream(seed) if families is None else base_stream(seed, families)
     pad = proc.tokenizer.pad_token_id
     curve: list[tuple[int, float]] = []
     t0 = time.perf_counter()
@@ -112,7 +115,8 @@ def pretrain_base(
         "steps": total,
         "train_seconds": round(elapsed, 1),
         "steps_per_s": round(total / elapsed, 2),
-        "recipe": RECIPE,
+        "recipe": recipe,
+        "families": list(families) if families else "BASE_FAMILIES",
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
