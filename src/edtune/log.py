@@ -15,8 +15,10 @@ def setup(level: int = logging.INFO) -> None:
         handler._edtune = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "urllib3", "botocore", "boto3", "filelock", "werkzeug", "kfp"):
+    for noisy in ("httpx", "urllib3", "botocore", "boto3", "filelock", "werkzeug", "kfp", "grpc"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # milvus-lite's embedded gRPC server logs a traceback for every unimplemented (and unneeded) call it gets
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 
 def kv(msg: str, **fields: Any) -> str:

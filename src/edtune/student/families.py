@@ -67,7 +67,8 @@ class Family:
     def load_processor(self, model_dir: Path) -> Any:
         raise NotImplementedError
 
-    def build_tiny(self, out_dir: Path, seed: int) -> None:
+    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        """Write a tiny random model; `overrides` = {"text_config": {...}, "vision_config": {...}} for studies."""
         raise ModelError(f"no tiny model is defined for family {self.name!r}")
 
     def check_processor(self, proc: Any, model_dir: Path) -> Any:
@@ -148,7 +149,7 @@ class Qwen2VLFamily(Family):
         proc = _qwen_processor_cls()(ip, tok, chat_template=_chat_template(model_dir, tok) or QWEN_TEMPLATE)
         return self.check_processor(proc, model_dir)
 
-    def build_tiny(self, out_dir: Path, seed: int) -> None:
+    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
         import torch
         from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -182,6 +183,7 @@ class Qwen2VLFamily(Family):
                 "bos_token_id": ids["<|endoftext|>"],
                 "eos_token_id": ids["<|im_end|>"],
                 "pad_token_id": ids["<|endoftext|>"],
+                **(overrides or {}).get("text_config", {}),
             },
             vision_config={
                 "depth": 2,
@@ -192,6 +194,7 @@ class Qwen2VLFamily(Family):
                 "patch_size": 14,
                 "spatial_merge_size": 2,
                 "temporal_patch_size": 2,
+                **(overrides or {}).get("vision_config", {}),
             },
             image_token_id=ids["<|image_pad|>"],
             video_token_id=ids["<|video_pad|>"],
@@ -251,7 +254,7 @@ class LlavaFamily(Family):
         )
         return self.check_processor(proc, model_dir)
 
-    def build_tiny(self, out_dir: Path, seed: int) -> None:
+    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
         import torch
         from transformers import (
             LlavaConfig,
@@ -283,6 +286,7 @@ class LlavaFamily(Family):
                 "image_size": side,
                 "patch_size": patch,
                 "projection_dim": 64,
+                **(overrides or {}).get("vision_config", {}),
             },
             text_config={
                 "model_type": "llama",
@@ -297,6 +301,7 @@ class LlavaFamily(Family):
                 "bos_token_id": ids["<s>"],
                 "eos_token_id": ids["</s>"],
                 "pad_token_id": ids["<pad>"],
+                **(overrides or {}).get("text_config", {}),
             },
             image_token_id=ids["<image>"],
             vision_feature_select_strategy="default",

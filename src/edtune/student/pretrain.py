@@ -40,6 +40,7 @@ def pretrain_base(
     log_every: int = 100,
     families: tuple[str, ...] | None = None,
     lr: float | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -57,7 +58,7 @@ def pretrain_base(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fam = get_family("qwen2-vl")
-    fam.build_tiny(out, seed)
+    fam.build_tiny(out, seed, overrides)
     proc = fam.load_processor(out)
     model = AutoModelForImageTextToText.from_pretrained(str(out), dtype=torch.float32)
     model.train()
@@ -116,6 +117,7 @@ def pretrain_base(
         "train_seconds": round(elapsed, 1),
         "steps_per_s": round(total / elapsed, 2),
         "recipe": recipe,
+        "overrides": overrides or {},
         "families": list(families) if families else "BASE_FAMILIES",
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
