@@ -64,7 +64,7 @@ def _sha_inputs(uris: Iterable[str | None]) -> dict[str, str]:
         is_file = Path(u.path).is_file() if u.scheme == "file" else io.exists(uri)
         files = [uri] if is_file else io.list_uris(uri)
         if not files:
-            raise StageError(f"missing input: {uri}")
+            raise InputError(f"{uri}: missing input (file or directory not found)")
         for f in files:
             if f.endswith(".tmp"):
                 continue
@@ -269,11 +269,11 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
             from edtune.skills.retrieve import retrieve as run_retrieve
 
             gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]
-            index = SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token())
             queries = _step_queries(cfg, r, gaps) if cfg.retrieval.query == "step" else None
-            selections = run_retrieve(
-                index, gaps, mode=cfg.retrieval.mode, round=r, exclude=exclude, queries=queries
-            )
+            with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
+                selections = run_retrieve(
+                    index, gaps, mode=cfg.retrieval.mode, round=r, exclude=exclude, queries=queries
+                )
         elif selector == "random":
             from edtune.skills.baselines import select_random
 
@@ -284,8 +284,8 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
             from edtune.skills.index import SkillIndex
 
             questions = [s.question for s in load_task(_task_uri(cfg, "val"), check_images=False)]
-            index = SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token())
-            selections = select_similar_questions(index, questions, budget, round=r, exclude=exclude)
+            with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
+                selections = select_similar_questions(index, questions, budget, round=r, exclude=exclude)
         elif selector == "all":
             selections = [
                 Selection(support_id=i, skill="all", score=0.0, rank=k, round=r)
@@ -581,16 +581,11 @@ def index(cfg: RunConfig) -> dict[str, Any]:
     """Index the pool (skills text, BM25 + dense) into Milvus; rows already present are skipped."""
     from edtune.datasets import iter_support
     from edtune.skills.index import SkillIndex
+    from edtune.skills.tags import load_skill_tags
 
-    skills: dict[str, list[str]] | None = None
-    if cfg.pool.skills:
-        skills = {}
-        for line in io.read_text(cfg.pool.skills).splitlines():
-            if line.strip():
-                row = json.loads(line)
-                skills[row["id"]] = row["skills"]
-    idx = SkillIndex(
+    skills = load_skill_tags(cfg.pool.skills) if cfg.pool.skills else None
+    with SkillIndex(
         cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token(), index_type=cfg.pool.index_type
-    )
-    manifest = idx.ingest(iter_support(cfg.pool.uri), skills, batch=cfg.pool.insert_batch)
+    ) as idx:
+        manifest = idx.ingest(iter_support(cfg.pool.uri), skills, batch=cfg.pool.insert_batch)
     return manifest.model_dump(mode="json")

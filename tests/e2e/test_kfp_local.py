@@ -8,7 +8,8 @@ from pathlib import Path
 from edtune import io
 from edtune.pipeline import run_local
 from edtune.schemas import AdapterManifest
-from tests.e2e.conftest import TASK, make_config
+
+from .conftest import TASK, make_config
 
 
 def test_pipeline_runs_in_the_kfp_local_runner_with_s3_paths(

@@ -7,7 +7,8 @@ from pathlib import Path
 from edtune import io, loop, stages
 from edtune.layout import RunLayout
 from edtune.schemas import AdapterManifest, MistakeReport, Selection
-from tests.e2e.conftest import make_config
+
+from .conftest import make_config
 
 
 def test_one_round_writes_the_run_layout_and_a_rerun_redoes_nothing(

@@ -22,6 +22,7 @@ from edtune.errors import InputError, StorageError
 from edtune.io.uri import Uri, join, parse
 
 _CHUNK = 8 * 1024 * 1024
+_BODY_ATTEMPTS = 3  # reads of an S3 object body cut short are retried this many times in all
 TMP_SUFFIX = ".edtune-tmp"  # in-flight atomic writes: `.<name>.<random>.edtune-tmp`, never listed
 
 
@@ -36,21 +37,44 @@ def _is_temp(p: Path) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _s3_client(endpoint: str | None) -> Any:
+def _s3_client(endpoint: str | None, timeout_s: float = 60.0) -> Any:
     import boto3
     from botocore.config import Config
 
-    cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    cfg = Config(
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=min(10.0, timeout_s),
+        read_timeout=timeout_s,
+    )
     return boto3.client("s3", endpoint_url=endpoint or None, config=cfg)
 
 
 def s3_client() -> Any:
-    """The boto3 S3 client for the current `AWS_ENDPOINT_URL` (cached per endpoint)."""
-    return _s3_client(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    """The boto3 S3 client for the current `AWS_ENDPOINT_URL` (cached per endpoint and timeout).
+
+    `EDTUNE_S3_TIMEOUT_S` (default 60) bounds one socket read; a stalled store then costs at most 5 attempts of it.
+    """
+    try:
+        timeout = float(os.environ.get("EDTUNE_S3_TIMEOUT_S", "60"))
+    except ValueError:
+        timeout = 60.0
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return _s3_client(endpoint, timeout if timeout > 0 else 60.0)
+
+
+def _s3_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore error; "" for errors without a response (ResponseStreamingError has
+    `response = None`, which used to crash the mapping with AttributeError)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str((response.get("Error") or {}).get("Code", ""))
 
 
 def _s3_error(u: Uri, exc: Exception) -> Exception:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if not u.path:
+        return InputError(f"{u}: no object key (expected s3://bucket/key)")
+    code = _s3_code(exc)
     if code in ("NoSuchKey", "404", "NotFound"):
         return InputError(f"{u}: object not found")
     if code == "NoSuchBucket":
@@ -76,10 +100,19 @@ def read_bytes(uri: str | Path) -> bytes:
             return u.local.read_bytes()
         except OSError as exc:
             raise _local_error(u, exc) from None
-    try:
-        return s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"].read()
-    except Exception as exc:
-        raise _s3_error(u, exc) from exc
+    # botocore retries the request, not the reading of the body: a reply cut short or reset mid-body
+    # (ResponseStreamingError / IncompleteReadError) is retried here, a bounded number of times
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+    for attempt in range(_BODY_ATTEMPTS):
+        try:
+            return s3_client().get_object(Bucket=u.bucket, Key=u.path)["Body"].read()
+        except (ResponseStreamingError, IncompleteReadError) as exc:
+            if attempt + 1 == _BODY_ATTEMPTS:
+                raise _s3_error(u, exc) from exc
+        except Exception as exc:
+            raise _s3_error(u, exc) from exc
+    raise AssertionError("unreachable")
 
 
 def read_text(uri: str | Path) -> str:
@@ -184,7 +217,7 @@ def exists(uri: str | Path) -> bool:
         s3_client().head_object(Bucket=u.bucket, Key=u.path)
         return True
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        code = _s3_code(exc)
         if code in ("404", "NoSuchKey", "NotFound"):
             return False
         raise _s3_error(u, exc) from exc

@@ -139,7 +139,7 @@ def _create_exclusive(uri: str, data: bytes) -> bool:
         try:
             s3_client().put_object(Bucket=u.bucket, Key=u.path, Body=data, IfNoneMatch="*")
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", "")
             if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
             raise StorageError(f"{uri}: write failed: {type(exc).__name__}: {exc}") from exc

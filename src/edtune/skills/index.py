@@ -145,6 +145,22 @@ class SkillIndex:
     def _where_coll(self) -> str:
         return f"{self.where} (collection {self.collection})"
 
+    def close(self) -> None:
+        """Release the connection. Milvus Lite lets one process hold a .db file at a time, so a stage that
+        hands the file to another process (the KFP local runner's tasks) must close it first."""
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+                self._loaded = False
+
+    def __enter__(self) -> SkillIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def client(self) -> Any:
         if self._client is None:

@@ -67,7 +67,9 @@ class Family:
     def load_processor(self, model_dir: Path) -> Any:
         raise NotImplementedError
 
-    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def build_tiny(
+        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         """Write a tiny random model; `overrides` = {"text_config": {...}, "vision_config": {...}} for studies."""
         raise ModelError(f"no tiny model is defined for family {self.name!r}")
 
@@ -149,7 +151,9 @@ class Qwen2VLFamily(Family):
         proc = _qwen_processor_cls()(ip, tok, chat_template=_chat_template(model_dir, tok) or QWEN_TEMPLATE)
         return self.check_processor(proc, model_dir)
 
-    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def build_tiny(
+        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         import torch
         from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -254,7 +258,9 @@ class LlavaFamily(Family):
         )
         return self.check_processor(proc, model_dir)
 
-    def build_tiny(self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def build_tiny(
+        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         import torch
         from transformers import (
             LlavaConfig,

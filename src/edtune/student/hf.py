@@ -82,6 +82,10 @@ class HFStudent:
         from transformers import AutoModelForImageTextToText
 
         kw: dict[str, Any] = {"dtype": self.dtype, "trust_remote_code": self.cfg.trust_remote_code}
+        if (
+            self.cfg.trust_remote_code
+        ):  # off by default; turning it on runs Python shipped with the checkpoint
+            log.warning("student.trust_remote_code=true: code from %s may run on load", self.base_dir)
         kw["use_safetensors"] = True
         if self.device == "cuda":
             try:

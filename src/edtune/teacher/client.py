@@ -231,8 +231,8 @@ class TeacherClient:
     def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
         base = min(self.cfg.backoff_max_s, self.cfg.backoff_s * (2**attempt))
         delay = base * (0.5 + 0.5 * self._rng.random())  # jitter: spread retries of concurrent requests
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        if retry_after is not None:  # jittered too: a shared Retry-After would re-synchronise a 429 storm
+            delay = max(delay, retry_after * (1.0 + 0.25 * self._rng.random()))
         if self._deadline is not None:
             delay = min(delay, max(0.0, self._deadline - time.monotonic()))
         return delay

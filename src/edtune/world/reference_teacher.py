@@ -336,6 +336,17 @@ class ReferenceTeacherServer(ThreadingHTTPServer):
         with self._lock:
             self.request_counts[kind] += 1
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (killed run, timeout, reset) is routine: one debug line, not a
+        traceback on stderr per connection (socketserver's default)."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address, type(exc).__name__)
+            return
+        super().handle_error(request, client_address)
+
     def shutdown(self) -> None:
         """Stop serving and close the socket (safe to call twice)."""
         if self._thread is not None:

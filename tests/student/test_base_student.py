@@ -1,0 +1,53 @@
+"""The shipped shapes-world base student: verified by its manifest, follows the format, retrainable by command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edtune.config import StudentConfig
+from edtune.errors import ModelError
+from edtune.student import load_student
+from edtune.student.base import ASSET, ensure_base_student, shipped_base
+from edtune.student.checkpoint import verify_manifest
+
+
+def test_shipped_base_student_verifies_and_records_how_it_was_made() -> None:
+    assert shipped_base() == ASSET
+    assert ensure_base_student() == str(ASSET)
+    manifest = json.loads((ASSET / "manifest.json").read_text())
+    assert manifest["command"].startswith("nice -n 5 edtune student pretrain")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= set(
+        manifest["files"]
+    )
+    assert sum(p.stat().st_size for p in ASSET.iterdir()) < 5 * 2**20
+
+
+def test_shipped_base_student_answers_in_the_step_answer_format(tmp_path: Path) -> None:
+    from edtune.student.measure import family_probes
+
+    probes = family_probes(tmp_path, n_per_family=2)
+    samples = [s for fam in ("color", "count", "side") for s in probes[fam]]
+    traces = list(load_student(str(ASSET), StudentConfig()).answer(samples))
+    assert all(t.answer is not None and t.steps for t in traces), [t.raw for t in traces]
+
+
+def test_a_tampered_copy_of_the_base_student_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "base"
+    shutil.copytree(ASSET, d)
+    (d / "tokenizer.json").write_text((d / "tokenizer.json").read_text().replace("circle", "circlE", 1))
+    with pytest.raises(ModelError, match="does not match manifest"):
+        verify_manifest(d)
+
+
+def test_pretrain_writes_a_loadable_checkpoint_with_manifest_and_record(tmp_path: Path) -> None:
+    from edtune.student.pretrain import pretrain_base
+
+    rec = pretrain_base(str(tmp_path / "b"), seed=3, steps=2, log_every=1)
+    assert rec["steps"] == 2 and len(rec["loss_curve"]) == 2
+    manifest = verify_manifest(tmp_path / "b")
+    assert manifest is not None and manifest["seed"] == 3 and "--steps 2" in manifest["command"]
+    assert load_student(str(tmp_path / "b"), StudentConfig()).model is not None
