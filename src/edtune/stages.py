@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import random
-import tempfile
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from edtune import __version__, io
 from edtune.config import RunConfig
 from edtune.errors import InputError, StageError
+from edtune.io.storage import TMP_SUFFIX
 from edtune.layout import RunLayout
 from edtune.log import kv
 from edtune.schemas import (
@@ -99,6 +100,16 @@ def _run(
     io.write_json(marker, {"key": key, "summary": summary, "seconds": seconds, "stage": stage})
     log.info(kv("stage done", stage=stage, round=r, seconds=seconds))
     return StageResult(stage=stage, round=r, skipped=False, seconds=seconds, summary=summary)
+
+
+def _sweep_temp_files(prefix: str) -> None:
+    """Remove temp files a killed writer left under a local round directory (readers never see them, but a
+    resumed run should not accumulate them). S3 needs nothing: an unfinished upload never becomes an object."""
+    u = io.parse(prefix)
+    if u.scheme != "file" or not Path(u.path).is_dir():
+        return
+    for leftover in Path(u.path).rglob(f"*{TMP_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
 
 
 def layout_of(cfg: RunConfig) -> RunLayout:
@@ -391,9 +402,14 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
             raise StageError(f"round {r}: nothing selected to tune on (no mistakes diagnosed?)")
         samples = _materialise(cfg, ids)
         student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
-        with tempfile.TemporaryDirectory(prefix="edtune-adapter-") as tmp:
-            res = student.tune(samples, tmp, cfg.lora, adapter_in=adapter_in, seed=cfg.seed + r)
-            io.copy_dir(tmp, layout.adapter(r))
+        # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
+        work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r])[:16] / "adapter"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        res = student.tune(samples, str(work), cfg.lora, adapter_in=adapter_in, seed=cfg.seed + r)
+        _sweep_temp_files(layout.adapter(r))  # a copy killed midway left temp files; tune is the only writer
+        io.copy_dir(str(work), layout.adapter(r))
+        shutil.rmtree(work, ignore_errors=True)
         data = res.model_dump(mode="json", exclude={"adapter_dir"})
         io.write_json(layout.tune_summary(r), data)
         return {k: data[k] for k in data if k != "loss_curve"}

@@ -154,6 +154,12 @@ class SkillIndex:
             finally:
                 self._client = None
                 self._loaded = False
+                if not self.server:
+                    # Closing the client keeps milvus-lite's embedded server (and its file lock) alive until
+                    # process exit; release it so the next stage, possibly another process, can open the file.
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(self._lite_path())
 
     def __enter__(self) -> SkillIndex:
         return self
@@ -167,11 +173,14 @@ class SkillIndex:
             self._client = self._connect()
         return self._client
 
+    def _lite_path(self) -> str:
+        return self.uri[len("file://") :] if self.uri.startswith("file://") else self.uri
+
     def _connect(self) -> Any:
         from pymilvus import MilvusClient
 
         if not self.server:
-            path = Path(self.uri[len("file://") :] if self.uri.startswith("file://") else self.uri)
+            path = Path(self._lite_path())
             if path.suffix != ".db":
                 raise InputError(
                     f"{self.uri}: a Milvus Lite URI must be a file path ending in .db "

@@ -41,6 +41,7 @@ def pretrain_base(
     families: tuple[str, ...] | None = None,
     lr: float | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    scene_sizes: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -52,7 +53,7 @@ def pretrain_base(
 
     from edtune.student.families import get_family
     from edtune.student.inputs import build_example, collate
-    from edtune.world.pretraining import base_stream
+    from edtune.world.pretraining import BASE_FAMILIES, SCENE_SIZE_WEIGHTS, base_stream
 
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -76,7 +77,8 @@ def pretrain_base(
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    stream = base_stream(seed) if families is None else base_stream(seed, families)
+    sizes = tuple(scene_sizes) if scene_sizes else SCENE_SIZE_WEIGHTS
+    stream = base_stream(seed, families or BASE_FAMILIES, sizes)
     pad = proc.tokenizer.pad_token_id
     curve: list[tuple[int, float]] = []
     t0 = time.perf_counter()
@@ -119,6 +121,7 @@ def pretrain_base(
         "recipe": recipe,
         "overrides": overrides or {},
         "families": list(families) if families else "BASE_FAMILIES",
+        "scene_size_weights": list(sizes),
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,

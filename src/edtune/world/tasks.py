@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edtune.schemas import TaskSample
 from edtune.world.families import FAMILIES, GAP_FAMILIES, SKILL_DESCRIPTIONS, ask
-from edtune.world.scenes import Scene, make_scene
+from edtune.world.scenes import MAX_OBJECTS, Scene, make_scene
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class TaskSpec:
     description: str
     families: tuple[tuple[str, float], ...]  # (family, weight)
     mc: bool
+    max_objects: int = MAX_OBJECTS  # scenes of 1..max_objects objects (the pool always has 1..MAX_OBJECTS)
 
     @property
     def answer_type(self) -> str:
@@ -87,7 +88,7 @@ def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[T
     i = 0
     while i < n:
         fam = _pick(rng, spec.families)
-        scene = make_scene(rng)
+        scene = make_scene(rng, rng.randint(1, spec.max_objects))  # same draws as make_scene(rng) at 6
         q = ask(fam, scene, rng, mc=spec.mc)
         if q is None:
             continue
@@ -116,4 +117,5 @@ def task_card(spec: TaskSpec, n_val: int, n_test: int) -> dict[str, object]:
         "families": {f: w for f, w in spec.families},
         "gap_families": spec.gap_families,
         "splits": {"val": n_val, "test": n_test},
+        "max_objects": spec.max_objects,
     }
