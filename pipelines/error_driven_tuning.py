@@ -22,11 +22,15 @@ from components.evaluate.component import RESOURCES as EVALUATE_RES
 from components.evaluate.component import evaluate_op
 from components.finalize.component import RESOURCES as FINALIZE_RES
 from components.finalize.component import finalize_op
+from components.merge_eval.component import RESOURCES as MERGE_RES
+from components.merge_eval.component import merge_eval_op
 from components.publish.component import RESOURCES as PUBLISH_RES
 from components.publish.component import publish_op
 from components.resources import apply
 from components.retrieve.component import RESOURCES as RETRIEVE_RES
 from components.retrieve.component import retrieve_op
+from components.shards.component import RESOURCES as SHARDS_RES
+from components.shards.component import shards_op
 from components.tune.component import RESOURCES as TUNE_RES
 from components.tune.component import tune_op
 
@@ -47,107 +51,144 @@ def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any
     return task
 
 
-@dsl.pipeline(
-    name="edtune-error-driven-tuning",
-    description="Adapt a student LMM to a task from its own mistakes: a teacher diagnoses, Milvus retrieves "
-    "skill-matched support data, peft LoRA tunes; repeated until the validation gain stops.",
-)
-def error_driven_tuning(
-    task_val: str,
-    pool_uri: str,
-    student_base: str,
-    output_uri: str,
-    run_id: str = "run",
-    task_name: str = "task",
-    task_test: str = "",
-    pool_collection: str = "support",
-    milvus_uri: str = "http://edtune-milvus:19530",
-    teacher_url: str = "http://edtune-teacher",
-    teacher_model: str = "",
-    budget_per_round: int = 400,
-    max_rounds: int = COMPILED_MAX_ROUNDS,
-    min_gain: float = 0.0,
-    lora_r: int = 8,
-    lora_alpha: int = 16,
-    lora_lr: float = 3e-3,
-    eval_gpus: int = 1,
-    tune_gpus: int = 1,
-    config_overrides: str = "{}",
-    registry_uri: str = "",
-    s3_secret: str = "edtune-s3",
-    teacher_secret: str = "edtune-teacher",
-    milvus_secret: str = "edtune-milvus",
-) -> None:
-    conf = apply(
-        configure_op(
-            run_id=run_id,
-            output_uri=output_uri,
-            task_name=task_name,
-            task_val=task_val,
-            task_test=task_test,
-            pool_uri=pool_uri,
-            pool_collection=pool_collection,
-            milvus_uri=milvus_uri,
-            teacher_url=teacher_url,
-            teacher_model=teacher_model,
-            student_base=student_base,
-            budget_per_round=budget_per_round,
-            max_rounds=max_rounds,
-            compiled_max_rounds=COMPILED_MAX_ROUNDS,
-            min_gain=min_gain,
-            lora_r=lora_r,
-            lora_alpha=lora_alpha,
-            lora_lr=lora_lr,
-            config_overrides=config_overrides,
-        ).set_display_name("configure"),
-        CONFIGURE_RES,
+def build(local: bool = False) -> Any:
+    """Build the pipeline. `local=True` is for `kfp.local`: it gives the evaluate tasks inside the
+    `dsl.ParallelFor` a literal GPU count, because kfp 2.17's local runner cannot resolve a pipeline-parameter
+    resource count there (and ignores resources anyway). The compiled YAML always uses `build()`."""
+
+    @dsl.pipeline(
+        name="edtune-error-driven-tuning",
+        description="Adapt a student LMM to a task from its own mistakes: a teacher diagnoses, Milvus retrieves "
+        "skill-matched support data, peft LoRA tunes; repeated until the validation gain stops.",
     )
-    cfg = conf.output
+    def error_driven_tuning(
+        task_val: str,
+        pool_uri: str,
+        student_base: str,
+        output_uri: str,
+        run_id: str = "run",
+        task_name: str = "task",
+        task_test: str = "",
+        pool_collection: str = "support",
+        milvus_uri: str = "http://edtune-milvus:19530",
+        teacher_url: str = "http://edtune-teacher",
+        teacher_model: str = "",
+        budget_per_round: int = 400,
+        max_rounds: int = COMPILED_MAX_ROUNDS,
+        min_gain: float = 0.0,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_lr: float = 3e-3,
+        eval_gpus: int = 1,
+        eval_shards: int = 1,
+        tune_gpus: int = 1,
+        config_overrides: str = "{}",
+        registry_uri: str = "",
+        s3_secret: str = "edtune-s3",
+        teacher_secret: str = "edtune-teacher",
+        milvus_secret: str = "edtune-milvus",
+    ) -> None:
+        conf = apply(
+            configure_op(
+                run_id=run_id,
+                output_uri=output_uri,
+                task_name=task_name,
+                task_val=task_val,
+                task_test=task_test,
+                pool_uri=pool_uri,
+                pool_collection=pool_collection,
+                milvus_uri=milvus_uri,
+                teacher_url=teacher_url,
+                teacher_model=teacher_model,
+                student_base=student_base,
+                budget_per_round=budget_per_round,
+                max_rounds=max_rounds,
+                compiled_max_rounds=COMPILED_MAX_ROUNDS,
+                min_gain=min_gain,
+                lora_r=lora_r,
+                lora_alpha=lora_alpha,
+                lora_lr=lora_lr,
+                config_overrides=config_overrides,
+                eval_shards=eval_shards,
+            ).set_display_name("configure"),
+            CONFIGURE_RES,
+        )
+        cfg = conf.output
+        shard_ids = apply(
+            shards_op(eval_shards=eval_shards).set_display_name("shards").after(conf), SHARDS_RES
+        )
 
-    def evaluate(r: int, after: list[Any]) -> list[Any]:
-        tasks = []
-        for split in ("val", "test"):
-            t = evaluate_op(config_json=cfg, round_idx=r, split=split).set_display_name(
-                f"evaluate-{split}-r{r}"
-            )
-            _secrets(apply(t, EVALUATE_RES, eval_gpus), s3_secret)
+        def evaluate(r: int, after: list[Any]) -> list[Any]:
+            """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order.
+
+            kfp.local (2.17) mis-resolves task inputs inside this ParallelFor, so a local build evaluates as a
+            single shard; the shard/merge stage functions are the same either way.
+            """
+            merged = []
+            for split in ("val", "test"):
+                if local:
+                    t = evaluate_op(config_json=cfg, round_idx=r, split=split, shard=0, shards=1)
+                    t.set_display_name(f"evaluate-{split}-r{r}")
+                    _secrets(apply(t, EVALUATE_RES, 0), s3_secret)
+                    for a in after:
+                        t.after(a)
+                    shards: Any = 1
+                else:
+                    with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
+                        t = evaluate_op(
+                            config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
+                        )
+                        t.set_display_name(f"evaluate-{split}-r{r}")
+                        _secrets(apply(t, EVALUATE_RES, eval_gpus), s3_secret)
+                        for a in after:
+                            t.after(a)
+                    shards = eval_shards
+                m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=shards).after(t)
+                _secrets(apply(m.set_display_name(f"merge-{split}-r{r}"), MERGE_RES), s3_secret)
+                merged.append(m)
+            return merged
+
+        def decide(r: int, after: list[Any]) -> Any:
+            d = decide_op(config_json=cfg, round_idx=r).set_display_name(f"decide-r{r}")
+            _secrets(apply(d, DECIDE_RES), s3_secret)
             for a in after:
-                t.after(a)
-            tasks.append(t)
-        return tasks
+                d.after(a)
+            return d
 
-    def decide(r: int, after: list[Any]) -> Any:
-        d = decide_op(config_json=cfg, round_idx=r).set_display_name(f"decide-r{r}")
-        _secrets(apply(d, DECIDE_RES), s3_secret)
-        for a in after:
-            d.after(a)
-        return d
+        def finalize(after: Any) -> None:
+            f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
+            _secrets(apply(f, FINALIZE_RES), s3_secret)
+            with dsl.If(registry_uri != "", name="publish-adapter"):
+                p = (
+                    publish_op(config_json=cfg, registry_uri=registry_uri)
+                    .set_display_name("publish")
+                    .after(f)
+                )
+                _secrets(apply(p, PUBLISH_RES), s3_secret)
 
-    def finalize(after: Any) -> None:
-        f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
-        _secrets(apply(f, FINALIZE_RES), s3_secret)
-        with dsl.If(registry_uri != "", name="publish-adapter"):
-            p = publish_op(config_json=cfg, registry_uri=registry_uri).set_display_name("publish").after(f)
-            _secrets(apply(p, PUBLISH_RES), s3_secret)
+        def one_round(r: int, after: Any) -> Any:
+            diag = diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)
+            _secrets(apply(diag, DIAGNOSE_RES), s3_secret, teacher=teacher_secret)
+            alloc = allocate_op(config_json=cfg, round_idx=r).set_display_name(f"allocate-r{r}").after(diag)
+            _secrets(apply(alloc, ALLOCATE_RES), s3_secret)
+            retr = retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
+            _secrets(apply(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
+            tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
+            _secrets(apply(tune, TUNE_RES, tune_gpus), s3_secret)
+            return decide(r, evaluate(r, [tune]))
 
-    def one_round(r: int, after: Any) -> Any:
-        diag = diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)
-        _secrets(apply(diag, DIAGNOSE_RES), s3_secret, teacher=teacher_secret)
-        alloc = allocate_op(config_json=cfg, round_idx=r).set_display_name(f"allocate-r{r}").after(diag)
-        _secrets(apply(alloc, ALLOCATE_RES), s3_secret)
-        retr = retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
-        _secrets(apply(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
-        tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
-        _secrets(apply(tune, TUNE_RES, tune_gpus), s3_secret)
-        return decide(r, evaluate(r, [tune]))
+        def rounds_from(r: int, prev: Any) -> None:
+            current = one_round(r, prev)
+            with dsl.If(current.outputs["Output"] == "stop", name=f"stop-after-r{r}"):
+                finalize(current)
+            if r < COMPILED_MAX_ROUNDS:
+                with dsl.If(current.outputs["Output"] == "continue", name=f"round-{r + 1}"):
+                    rounds_from(r + 1, current)
 
-    def rounds_from(r: int, prev: Any) -> None:
-        current = one_round(r, prev)
-        with dsl.If(current.outputs["Output"] == "stop", name=f"stop-after-r{r}"):
-            finalize(current)
-        if r < COMPILED_MAX_ROUNDS:
-            with dsl.If(current.outputs["Output"] == "continue", name=f"round-{r + 1}"):
-                rounds_from(r + 1, current)
+        base = decide(0, evaluate(0, [conf]))
+        rounds_from(1, base)
 
-    base = decide(0, evaluate(0, [conf]))
-    rounds_from(1, base)
+    return error_driven_tuning
+
+
+error_driven_tuning = build()

@@ -49,6 +49,7 @@ def index_support_set(
         lora_alpha=16,
         lora_lr=3e-3,
         config_overrides=config_overrides,
+        eval_shards=1,
     ).set_display_name("configure")
     apply(conf, CONFIGURE_RES)
     with dsl.If(annotate == True, name="annotate-pool"):  # noqa: E712  (a pipeline condition, not Python)

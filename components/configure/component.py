@@ -28,6 +28,7 @@ def configure_op(
     lora_alpha: int,
     lora_lr: float,
     config_overrides: str,
+    eval_shards: int,
 ) -> str:
     """Validate the run's settings once, at the door, so a bad value fails the run before any GPU is used.
 
@@ -61,4 +62,6 @@ def configure_op(
             data[key] = {**data.get(key, {}), **value}
         else:
             data[key] = value
+    if not 1 <= eval_shards <= 64:
+        raise ValueError(f"eval_shards={eval_shards} must be between 1 and 64")
     return RunConfig.model_validate(data).model_dump_json()

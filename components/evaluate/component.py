@@ -1,4 +1,4 @@
-"""evaluate: score the student of a round (base or adapter) on the validation or test split."""
+"""evaluate: score the student of a round (base or adapter) on one shard of the validation or test split."""
 
 from kfp import dsl
 
@@ -8,20 +8,22 @@ RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True)
 
 
 @dsl.component(base_image=EDTUNE_GPU_IMAGE, install_kfp_package=False)
-def evaluate_op(config_json: str, round_idx: int, split: str, metrics: dsl.Output[dsl.Metrics]) -> float:
-    """Run `edtune.stages.evaluate`; traces land in the run layout, accuracy in the Metrics artifact.
+def evaluate_op(
+    config_json: str, round_idx: int, split: str, shard: int, shards: int, metrics: dsl.Output[dsl.Metrics]
+) -> float:
+    """Run `edtune.stages.evaluate_shard` on every `shards`-th sample from `shard` (one pod of a ParallelFor).
 
     Returns:
-        Accuracy on the split, a fraction in [0, 1].
+        Accuracy on this shard, a fraction in [0, 1].
     """
     from edtune import log, stages
     from edtune.config import RunConfig
 
     log.setup()
     cfg = RunConfig.model_validate_json(config_json)
-    res = stages.evaluate(cfg, round_idx, "test" if split == "test" else "val")
+    res = stages.evaluate_shard(cfg, round_idx, "test" if split == "test" else "val", shard, shards)
     acc = float(res.summary["accuracy"])
-    metrics.log_metric(f"{split}_accuracy", acc)
+    metrics.log_metric(f"{split}_accuracy_shard", acc)
     metrics.log_metric("n", float(res.summary.get("n", 0)))
-    metrics.metadata.update({"round": round_idx, "split": split, "skipped": res.skipped})
+    metrics.metadata.update({"round": round_idx, "split": split, "shard": shard, "shards": shards})
     return acc

@@ -42,7 +42,7 @@ def repo_root() -> Path:
     raise InputError("cannot find the edtune repository (components/, pipelines/); set EDTUNE_REPO")
 
 
-def load_pipeline(name: str) -> Any:
+def load_pipeline(name: str, *, local: bool = False) -> Any:
     import importlib
 
     if name not in PIPELINES:
@@ -51,7 +51,10 @@ def load_pipeline(name: str) -> Any:
     if root not in sys.path:
         sys.path.insert(0, root)
     module, attr = PIPELINES[name]
-    return getattr(importlib.import_module(module), attr)
+    mod = importlib.import_module(module)
+    if local and hasattr(mod, "build"):
+        return mod.build(local=True)
+    return getattr(mod, attr)
 
 
 def compiled_path(name: str) -> Path:
@@ -117,7 +120,7 @@ def run_local(cfg: RunConfig, pipeline_root: str | Path, *, gpus: int = 0) -> Pi
     """Run the whole pipeline with the KFP local SubprocessRunner (no Docker; same interpreter)."""
     import kfp.local
 
-    pipeline = load_pipeline("error_driven_tuning")
+    pipeline = load_pipeline("error_driven_tuning", local=True)
     Path(pipeline_root).mkdir(parents=True, exist_ok=True)
     kfp.local.init(
         runner=kfp.local.SubprocessRunner(use_venv=False),

@@ -12,6 +12,8 @@ from edtune.pipeline import PIPELINES, compile_pipelines, repo_root
 
 GPU_STAGES = ("evaluate-op", "tune-op")
 CPU_STAGES = (
+    "merge-eval-op",
+    "shards-op",
     "publish-op",
     "configure-op",
     "diagnose-op",
@@ -76,6 +78,8 @@ def test_every_stage_of_the_main_pipeline_appears(fresh: dict) -> None:
         "decide-op",
         "finalize-op",
         "publish-op",
+        "merge-eval-op",
+        "shards-op",
     }
     # rounds are unrolled: 3 tune tasks, one finalize per possible stopping point
     names = list(_executors(fresh["error_driven_tuning"]))
@@ -148,3 +152,10 @@ def test_every_pipeline_pod_carries_the_label_the_network_policies_admit(fresh: 
 def test_early_stop_is_a_condition_on_the_decide_output(fresh: dict) -> None:
     text = yaml.safe_dump(fresh["error_driven_tuning"][0])
     assert "== 'continue'" in text and "== 'stop'" in text
+
+
+def test_evaluation_fans_out_over_shards_and_merges_in_order(fresh: dict) -> None:
+    text = yaml.safe_dump(fresh["error_driven_tuning"][0])
+    assert "parameterIterator" in text, "evaluate must run inside a dsl.ParallelFor over shard ids"
+    params = fresh["error_driven_tuning"][0]["root"]["inputDefinitions"]["parameters"]
+    assert params["eval_shards"]["defaultValue"] == 1

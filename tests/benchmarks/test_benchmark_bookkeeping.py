@@ -1,0 +1,163 @@
+"""The study harness's bookkeeping on tiny hand-made inputs: budgets, equal steps, coverage, aggregation, plots,
+and the known-wrong-step traces the mistake-identification benchmark relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import common
+from benchmarks.ablations import known_wrong_traces, random_step_accuracy, ranked
+from benchmarks.data_efficiency import Settings, aggregate
+
+LABELS = {
+    "a": {"family": "side", "families": ["side"], "skills": ["spatial relations left right"]},
+    "b": {"family": "color", "families": ["color"], "skills": ["color recognition"]},
+    "c": {
+        "family": "side_color",
+        "families": ["side_color"],
+        "skills": ["spatial relations left right", "color recognition"],
+    },
+    "d": {"family": "caption", "families": ["caption"], "skills": ["scene description"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("pool", "fractions", "expected"),
+    [
+        (2000, [0.01, 0.03, 0.1], [20, 60, 200]),
+        (10, [0.01, 0.02], [1]),  # at least one sample, duplicates merged
+        (1000, [0.1, 0.01], [10, 100]),  # ascending whatever the order asked
+    ],
+)
+def test_budgets_are_pool_fractions_rounded_deduplicated_and_sorted(
+    pool: int, fractions: list[float], expected: list[int]
+) -> None:
+    assert common.budgets_for(pool, fractions) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "replay", "batch", "epochs", "expected"),
+    [
+        (80, 0.2, 8, 1.0, 13),  # 80 + 20 replay = 100 samples -> 12.5 -> 13 steps
+        (80, 0.0, 8, 3.0, 30),
+        (1, 0.2, 8, 1.0, 1),  # never zero steps
+    ],
+)
+def test_lora_steps_depend_only_on_budget_replay_batch_and_epochs(
+    n: int, replay: float, batch: int, epochs: float, expected: int
+) -> None:
+    assert common.steps_for(n, replay_fraction=replay, batch_size=batch, epochs=epochs) == expected
+
+
+@pytest.mark.parametrize(("total", "parts"), [(60, 1), (60, 2), (61, 3), (2, 3)])
+def test_multi_round_split_keeps_the_total_and_differs_by_at_most_one(total: int, parts: int) -> None:
+    split = common.split_evenly(total, parts)
+    assert len(split) == parts and sum(split) == total and max(split) - min(split) <= 1
+
+
+COVERAGE_CASES = [
+    # (selected, family share, skill share, gap-skill share) for the left-right task (family side)
+    (["a", "a", "b", "d"], 0.5, 0.5, 0.5),
+    (["c"], 0.0, 1.0, 1.0),  # teaches left/right inside another family: skill, not family
+    (["b", "d", "unknown"], 0.0, 0.0, 0.0),  # ids missing from the sidecar count as not relevant
+]
+
+
+@pytest.mark.parametrize(("selected", "fam", "skill", "gap"), COVERAGE_CASES)
+def test_coverage_counts_shares_of_selected_samples_by_the_sidecar(
+    selected: list[str], fam: float, skill: float, gap: float
+) -> None:
+    cov = common.coverage(
+        selected,
+        LABELS,
+        common.task_families("left-right"),
+        common.task_skills("left-right"),
+        common.task_gap_skills("left-right"),
+    )
+    assert (cov.n, cov.family_share, cov.skill_share, cov.gap_skill_share) == (len(selected), fam, skill, gap)
+
+
+def test_gap_skills_of_a_task_are_the_canonical_skills_of_its_gap_families() -> None:
+    assert common.task_gap_skills("color-by-side") == {"spatial relations left right"}
+    assert common.task_gap_skills("count-by-side") == {"spatial relations left right"}
+
+
+def test_stat_is_mean_and_sample_std_ignoring_missing_values() -> None:
+    s = common.stat([0.5, None, 0.7])
+    assert s.n == 2 and s.mean == pytest.approx(0.6) and s.std == pytest.approx(0.1414213, rel=1e-5)
+    assert common.stat([]).mean is None and common.fmt(common.stat([])) == "–"
+    assert common.fmt(common.stat([0.25])) == "25.0"
+
+
+def _row(sel: str, budget: int | None, seed: int, acc: float) -> dict:
+    return {
+        "task": "left-right",
+        "selector": sel,
+        "budget": budget,
+        "seed": seed,
+        "test_accuracy": acc,
+        "test_by_round": [0.0, acc],
+        "coverage": {"family_share": 1.0, "skill_share": 1.0, "gap_skill_share": 1.0},
+    }
+
+
+def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> None:
+    s = Settings(
+        tasks=["left-right"],
+        fractions=[0.1],
+        seeds=[0, 1],
+        selectors=["random", "error-hybrid", "full-pool"],
+        pool_size=100,
+        val_size=1,
+        test_size=1,
+        epochs=1,
+        full_pool_max_steps=1,
+        lora_lr=1e-3,
+        lora_batch=8,
+        replay_fraction=0.2,
+        max_minutes=1,
+    )
+    rows = [
+        _row("random", 10, 0, 0.5),
+        _row("random", 10, 1, 0.3),
+        _row("error-hybrid", 10, 0, 0.9),
+        _row("error-hybrid", 10, 1, 0.5),
+        _row("full-pool", None, 0, 0.8),
+        _row("full-pool", None, 1, 0.8),
+    ]
+    agg = aggregate(rows, s, [10])["left-right"]
+    ed = agg["error-hybrid"]["10"]
+    assert ed["accuracy"]["mean"] == pytest.approx(0.7)
+    assert ed["gain_over_random"]["values"] == pytest.approx([0.4, 0.2])  # paired by seed
+    assert ed["fraction_of_full_pool"] == pytest.approx(0.7 / 0.8)
+    assert agg["full-pool"]["10"]["accuracy"]["mean"] == pytest.approx(
+        0.8
+    )  # budget-free: shown at every budget
+
+
+def test_ranked_orders_variants_and_marks_ties() -> None:
+    got = ranked({"random": 0.3, "full": 0.5, "no-mistake-id": 0.5, "judge": 0.9})
+    assert got == "full (50.0) = no-mistake-id (50.0) > random (30.0)"  # judge is not in the paper's ablation
+
+
+def test_plot_is_a_png_with_one_panel_per_task(tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "p.png"
+    common.line_plot_png(out, [("a", {"x": [(1, 0.2, 0.1), (3, 0.5, 0.0)]}), ("b", {"x": [(1, 0.9, 0.0)]})])
+    img = Image.open(out)
+    assert img.format == "PNG" and img.width == 2 * 420
+
+
+def test_known_wrong_traces_have_the_checked_first_wrong_step(tmp_path: Path) -> None:
+    cases = known_wrong_traces(tmp_path, 40, ["side", "size_color", "color"], seed=1)
+    assert len(cases) == 40
+    assert {c.family for c in cases} == {"side", "size_color", "color"}
+    assert any(c.wrong_step < len(c.steps) for c in cases)  # not always the last step
+    for c in cases:
+        assert 1 <= c.wrong_step <= len(c.steps)
+        assert c.answer != c.sample["answer"] and c.answer in c.sample["choices"]
+        assert Path(c.sample["image"]).exists()
+    assert 0 < random_step_accuracy(cases)["step_accuracy"] < 1
