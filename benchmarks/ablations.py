@@ -1,7 +1,7 @@
 """Ablations of error-driven selection at one budget, and mistake-identification accuracy on known wrong steps.
 
-    nice python -m benchmarks.ablations --quick          # left-right, 3% of a 2K pool, 2 seeds
-    nice python -m benchmarks.ablations                  # left-right + size-check, 3% of a 10K pool, 3 seeds
+    nice python -m benchmarks.ablations --quick          # left-right + count-by-side, 3% of a 2K pool, 3 seeds
+    nice python -m benchmarks.ablations                  # all four tasks, 3% of a 10K pool, 3 seeds
 
 Variants (the paper's 10K ablation, same budget, replay share and LoRA steps for all):
 - `full`: error-driven, answer-switch diagnosis, skill-analysis queries, hybrid retrieval;
@@ -303,8 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quick = args.quick
     settings = {
-        "tasks": args.tasks or (["left-right"] if quick else ["left-right", "size-check"]),
-        "seeds": list(range(args.seeds or (2 if quick else 3))),
+        # count-by-side is in the quick set because its wrong traces have 2 steps: with 1-step traces (the
+        # other tasks) a "random erroneous step" is the only step and the no-mistake-id ablation is vacuous
+        "tasks": args.tasks
+        or (
+            ["left-right", "count-by-side"]
+            if quick
+            else ["left-right", "color-by-side", "size-check", "count-by-side"]
+        ),
+        "seeds": list(range(args.seeds or 3)),
         "fraction": args.budget,
         "pool_size": args.pool_size or (2000 if quick else 10000),
         "val_size": args.val_size or (100 if quick else 200),
@@ -335,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         val_size=settings["val_size"],
         test_size=settings["test_size"],
     ) as p:
-        families = sorted(
-            {f for t in ("left-right", "color-by-side", "size-check") for f in common.task_families(t)}
-        )
+        from edtune.world.tasks import TASKS
+
+        families = sorted({f for t in TASKS for f in common.task_families(t)})
         cases = known_wrong_traces(Path(p.workdir) / "known-wrong", settings["known_cases"], families)
         mi = [mistake_id_accuracy(p, cases, m) for m in ("answer-switch", "judge")] + [
             random_step_accuracy(cases)

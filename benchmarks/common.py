@@ -576,8 +576,10 @@ def line_plot_png(
     names: list[str] = []
     for _, series in panels:
         names += [n for n in series if n not in names]
-    legend_rows = math.ceil(len(names) / 3)
-    img = Image.new("RGB", (pw * max(1, len(panels)), ph + 20 + 16 * legend_rows), "white")
+    width = pw * max(1, len(panels))
+    cols = max(1, width // 210)
+    legend_rows = math.ceil(len(names) / cols)
+    img = Image.new("RGB", (width, ph + 20 + 16 * legend_rows), "white")
     d = ImageDraw.Draw(img)
     for k, (title, series) in enumerate(panels):
         ox = k * pw
@@ -593,7 +595,7 @@ def line_plot_png(
             return (lft + (x - a) / (b - a) * (rgt - lft), bt - max(0.0, min(1.0, y)) * (bt - tp))
 
         d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-        d.text((left, 5), title, fill=(0, 0, 0))
+        d.text((left, 5), f"{title}: {y_label}", fill=(0, 0, 0))
         for t in range(0, 11, 2):
             y = t / 10
             _, yy = px(x0, y)
@@ -618,10 +620,9 @@ def line_plot_png(
                     d.line([xx, ya, xx, yb], fill=col)
     for i, name in enumerate(names):
         col = PALETTE[i % len(PALETTE)]
-        x = 10 + (i % 3) * 220
-        y = ph + 5 + (i // 3) * 16
+        x = 10 + (i % cols) * 210
+        y = ph + 5 + (i // cols) * 16
         d.rectangle([x, y + 3, x + 12, y + 10], fill=col)
         d.text((x + 18, y), name, fill=(0, 0, 0))
-    d.text((img.width - 110, ph + 5), y_label, fill=(90, 90, 90))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -1,6 +1,6 @@
 """Data-efficiency study: test accuracy of the same base student after LoRA on equal budgets chosen by each selector.
 
-    nice python -m benchmarks.data_efficiency --quick            # <= 20 min on 2 CPU cores: one task, 2 seeds
+    nice python -m benchmarks.data_efficiency --quick            # <= 20 min on 2 CPU cores: one task, 3 seeds
     nice python -m benchmarks.data_efficiency                    # every task, 4 budgets, 3 seeds (hours)
     nice python -m benchmarks.data_efficiency --tasks left-right size-check --seeds 3 --budgets 0.03 0.1
 
@@ -63,7 +63,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ["left-right"] if quick else ["left-right", "color-by-side", "size-check", "count-by-side"]
     )
     fractions = args.budgets or ([0.01, 0.03, 0.1] if quick else [0.01, 0.03, 0.06, 0.1])
-    seeds = list(range(args.seeds if args.seeds else (2 if quick else 3)))
+    seeds = list(range(args.seeds if args.seeds else 3))
     return Settings(
         tasks=tasks,
         fractions=fractions,
@@ -183,15 +183,11 @@ def markdown(data: dict[str, Any]) -> str:
         for sel, cells in per.items():
             row = [fmt(Stat(**cells[str(b)]["accuracy"])) if str(b) in cells else "–" for b in budgets]
             lines.append(f"| {sel} | " + " | ".join(row) + " |")
-        lines += [
-            "",
-            "Gain over random (points) · fraction of full-pool accuracy · family coverage of selection:",
-            "",
-        ]
+        lines += ["", "Gain over random (points, paired by seed) · fraction of full-pool accuracy:", ""]
         lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
         lines.append("|---" * (len(budgets) + 1) + "|")
         for sel, cells in per.items():
-            if sel in ("none", "random"):
+            if sel in ("random", "full-pool"):
                 continue
             row = []
             for b in budgets:
@@ -199,11 +195,28 @@ def markdown(data: dict[str, Any]) -> str:
                 if not c:
                     row.append("–")
                     continue
-                g = Stat(**c["gain_over_random"])
                 f = c["fraction_of_full_pool"]
-                cov = c["family_coverage"]
+                row.append(f"{fmt(Stat(**c['gain_over_random']))} · {'–' if f is None else f'{f:.2f}'}")
+            lines.append(f"| {sel} | " + " | ".join(row) + " |")
+        lines += [
+            "",
+            "Skill coverage of the selected samples (sidecar ground truth): task family % · needed skill % · gap skill %:",
+            "",
+        ]
+        lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
+        lines.append("|---" * (len(budgets) + 1) + "|")
+        for sel, cells in per.items():
+            if sel == "none":
+                continue
+            row = []
+            for b in budgets:
+                c = cells.get(str(b))
+                if not c or c["family_coverage"] is None:
+                    row.append("–")
+                    continue
                 row.append(
-                    f"{fmt(g)} · {'–' if f is None else f'{f:.2f}'} · {'–' if cov is None else f'{100 * cov:.0f}%'}"
+                    f"{100 * c['family_coverage']:.0f} · {100 * c['skill_coverage']:.0f} · "
+                    f"{100 * c['gap_skill_coverage']:.0f}"
                 )
             lines.append(f"| {sel} | " + " | ".join(row) + " |")
         multi = [sel for sel in per if sel.startswith("error-hybrid")]
@@ -224,8 +237,9 @@ def markdown(data: dict[str, Any]) -> str:
                         lines.append(f"| {sel} | {b} | " + " | ".join(rr) + " |")
         lines.append("")
     lines += [
-        "Coverage = share of selected samples whose question family is one the task asks (from the pool's",
-        "analysis sidecar, read by the benchmark only). The full pool's coverage is the pool's base rate.",
+        "Coverage: share of selected samples whose question family is one the task asks · that exercise a skill the",
+        "task needs · that exercise the task's gap skill (what the base student lacks), from the pool's analysis",
+        "sidecar (read by the benchmark only). Random and full-pool coverage are the pool's base rates.",
         "",
     ]
     return "\n".join(lines)
@@ -266,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.data_efficiency", description=__doc__.split("\n")[0]
     )
     ap.add_argument(
-        "--quick", action="store_true", help="one task, 3 budgets, 2 seeds, small world (<= 20 min)"
+        "--quick", action="store_true", help="one task, 3 budgets, 3 seeds, small world (<= 20 min)"
     )
     ap.add_argument("--tasks", nargs="+")
     ap.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")

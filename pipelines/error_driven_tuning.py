@@ -174,7 +174,7 @@ def build(local: bool = False) -> Any:
             retr = retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
             _secrets(apply(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
             tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
-            _secrets(apply(tune, TUNE_RES, tune_gpus), s3_secret)
+            _secrets(apply(tune, TUNE_RES, 0 if local else tune_gpus), s3_secret)
             return decide(r, evaluate(r, [tune]))
 
         def rounds_from(r: int, prev: Any) -> None:

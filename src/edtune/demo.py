@@ -30,10 +30,11 @@ class DemoSizes(BaseModel):
     test: int
     budget: int
     rounds: int
+    lora_steps: int
 
 
-FULL = DemoSizes(pool=3000, val=200, test=300, budget=160, rounds=3)
-QUICK = DemoSizes(pool=1200, val=100, test=150, budget=96, rounds=2)
+FULL = DemoSizes(pool=3000, val=200, test=300, budget=160, rounds=3, lora_steps=150)
+QUICK = DemoSizes(pool=1200, val=100, test=150, budget=120, rounds=2, lora_steps=100)
 
 
 class DemoResult(BaseModel):
@@ -85,6 +86,7 @@ def demo_config(workdir: Path, world: Path, base: str, teacher_url: str, sizes: 
             "student": {"base": base},
             "teacher": {"url": teacher_url, "model": ""},
             "loop": {"max_rounds": sizes.rounds, "budget_per_round": sizes.budget, "min_gain": 0.0},
+            "lora": {"max_steps": sizes.lora_steps},
         },
     )
 

@@ -6,11 +6,13 @@ them from the installed (editable) package, from `EDTUNE_REPO`, or from the curr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,21 @@ class PipelineRun(BaseModel):
     final: dict[str, Any] | None = None
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to fd 1 (Python prints and child processes alike) to fd 2 for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run_local(cfg: RunConfig, pipeline_root: str | Path, *, gpus: int = 0) -> PipelineRun:
     """Run the whole pipeline with the KFP local SubprocessRunner (no Docker; same interpreter)."""
     import kfp.local
@@ -131,7 +148,8 @@ def run_local(cfg: RunConfig, pipeline_root: str | Path, *, gpus: int = 0) -> Pi
     root = str(repo_root())
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     try:
-        pipeline(**pipeline_arguments(cfg, eval_gpus=gpus, tune_gpus=gpus))
+        with _stdout_to_stderr():  # kfp.local streams task logs to stdout; `--json` owns stdout
+            pipeline(**pipeline_arguments(cfg, eval_gpus=gpus, tune_gpus=gpus))
     except EdtuneError:
         raise
     except Exception as exc:  # kfp.local raises RuntimeError naming the failed task

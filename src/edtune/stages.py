@@ -523,10 +523,10 @@ _ROUND_STAGES = ("diagnose", "allocate", "retrieve", "tune", "evaluate-val", "ev
 def _stage_seconds(layout: RunLayout, r: int) -> dict[str, float]:
     """Work time of each stage of the round, from the markers (a resumed stage keeps its original time)."""
     out: dict[str, float] = {}
-    for name in _ROUND_STAGES:
-        marker = layout.marker(r, name)
-        if io.exists(marker):
-            out[name] = float(io.read_json(marker).get("seconds", 0.0))
+    for marker in io.list_uris(io.join(layout.round_dir(r), ".done")):
+        name = Path(io.parse(marker).path).stem.split("-shard-")[0]  # shards add up to their split's evaluate
+        if name in _ROUND_STAGES:
+            out[name] = round(out.get(name, 0.0) + float(io.read_json(marker).get("seconds", 0.0)), 3)
     return out
 
 
