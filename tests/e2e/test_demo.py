@@ -1,0 +1,32 @@
+"""`edtune demo --quick`, exactly as the README runs it: the whole method through the KFP local runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_quick_prints_one_json_object_and_the_tuned_student_beats_the_base_on_held_out_test(
+    tmp_path: Path,
+) -> None:
+    edtune = Path(sys.executable).with_name("edtune")
+    proc = subprocess.run(
+        [str(edtune), "demo", "--quick", "--json", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"--json must print exactly one JSON object on stdout, got {len(lines)} lines"
+    res = json.loads(lines[0])
+    for key in ("val_accuracy_before", "val_accuracy_after", "test_accuracy_before", "test_accuracy_after"):
+        assert 0.0 <= res[key] <= 1.0, key
+    assert res["rounds"][0]["round"] == 0 and len(res["rounds"]) >= 2
+    assert Path(res["report"]).read_text().startswith("<!doctype html>")
+    assert Path(res["manifest"]).is_file()
+    # the result must be real: the best adapter (chosen on validation) beats the base on the held-out test split
+    assert res["best_round"] >= 1
+    assert res["test_accuracy_after"] > res["test_accuracy_before"]
