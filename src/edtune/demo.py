@@ -63,31 +63,59 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     log.info("demo step=%s seconds=%s", name, timings[name])
 
 
-def demo_config(workdir: Path, world: Path, base: str, teacher_url: str, sizes: DemoSizes, task: str) -> RunConfig:
-    return load_config(
-        None,
-        env={},
-        base={
-            "run_id": f"demo-{task}",
-            "output": str(workdir / "runs"),
-            "cache_dir": str(workdir / "cache"),
-            "seed": 0,
-            "task": {
-                "name": task,
-                "val": str(world / "tasks" / task / "val.jsonl"),
-                "test": str(world / "tasks" / task / "test.jsonl"),
-            },
-            "pool": {
-                "uri": str(world / "pool.jsonl"),
-                "skills": str(world / "pool.skills.jsonl"),
-                "milvus_uri": str(workdir / "milvus.db"),
-                "collection": "shapes_pool",
-            },
-            "student": {"base": base},
-            "teacher": {"url": teacher_url, "model": ""},
-            "loop": {"max_rounds": sizes.rounds, "budget_per_round": sizes.budget, "min_gain": 0.0},
-            "lora": {"max_steps": sizes.lora_steps},
+def world_config(
+    workdir: Path,
+    world: Path,
+    base: str,
+    teacher_url: str,
+    task: str,
+    *,
+    milvus_uri: str | None = None,
+    collection: str = "shapes_pool",
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """A RunConfig for one task of a generated shapes world (the demo, the e2e tests and the benchmarks).
+
+    `overrides` are merged per section on top (e.g. {"loop": {"max_rounds": 1}, "run_id": "x"}).
+    """
+    data: dict[str, Any] = {
+        "run_id": f"demo-{task}",
+        "output": str(workdir / "runs"),
+        "cache_dir": str(workdir / "cache"),
+        "seed": 0,
+        "task": {
+            "name": task,
+            "val": str(world / "tasks" / task / "val.jsonl"),
+            "test": str(world / "tasks" / task / "test.jsonl"),
         },
+        "pool": {
+            "uri": str(world / "pool.jsonl"),
+            "skills": str(world / "pool.skills.jsonl"),
+            "milvus_uri": milvus_uri or str(workdir / "milvus.db"),
+            "collection": collection,
+        },
+        "student": {"base": base},
+        "teacher": {"url": teacher_url, "model": ""},
+    }
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return load_config(None, env={}, base=data)
+
+
+def demo_config(
+    workdir: Path, world: Path, base: str, teacher_url: str, sizes: DemoSizes, task: str
+) -> RunConfig:
+    loop = {"max_rounds": sizes.rounds, "budget_per_round": sizes.budget, "min_gain": 0.0}
+    return world_config(
+        workdir,
+        world,
+        base,
+        teacher_url,
+        task,
+        overrides={"loop": loop, "lora": {"max_steps": sizes.lora_steps}},
     )
 
 
@@ -112,7 +140,9 @@ def run_demo(
     timings: dict[str, float] = {}
     with _timed(timings, "world"):
         if not (world / "pool.jsonl").exists():
-            generate_world(str(world), seed=seed, pool_size=sizes.pool, val_size=sizes.val, test_size=sizes.test)
+            generate_world(
+                str(world), seed=seed, pool_size=sizes.pool, val_size=sizes.val, test_size=sizes.test
+            )
     with _timed(timings, "base-student"):
         base = ensure_base_student(str(wd / "cache"))
     server, url = start_reference_teacher(host="127.0.0.1", port=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edtune.config import RunConfig, load_config
+from edtune.config import RunConfig
 
 TASK = "left-right"
 
@@ -59,23 +59,11 @@ def indexed_pool(
 def make_config(
     workdir: Path, world: Path, base: str, teacher_url: str, milvus_uri: str, **overrides: object
 ) -> RunConfig:
+    """A tiny run (1 round, budget 48, 20 LoRA steps); `section__field=value` or `section=value` override."""
+    from edtune.demo import world_config
+
     data: dict = {
         "run_id": "e2e",
-        "output": str(workdir / "runs"),
-        "cache_dir": str(workdir / "cache"),
-        "task": {
-            "name": TASK,
-            "val": str(world / "tasks" / TASK / "val.jsonl"),
-            "test": str(world / "tasks" / TASK / "test.jsonl"),
-        },
-        "pool": {
-            "uri": str(world / "pool.jsonl"),
-            "skills": str(world / "pool.skills.jsonl"),
-            "milvus_uri": milvus_uri,
-            "collection": "e2e_pool",
-        },
-        "student": {"base": base},
-        "teacher": {"url": teacher_url, "model": ""},
         "loop": {"max_rounds": 1, "budget_per_round": 48},
         "lora": {"max_steps": 20},
     }
@@ -85,4 +73,6 @@ def make_config(
             data.setdefault(section, {})[field] = value
         else:
             data[section] = value
-    return load_config(None, env={}, base=data)
+    return world_config(
+        workdir, world, base, teacher_url, TASK, milvus_uri=milvus_uri, collection="e2e_pool", overrides=data
+    )
