@@ -260,7 +260,11 @@ def study(
             f"world generated in {time.perf_counter() - t0:.1f}s: pool {pool_size}, val {val_size}, test {test_size}"
         )
     cache = workdir / "cache"
-    base = ensure_base_student(str(cache))
+    # snapshot the base student into the study: a base swapped mid-study must not mix into its runs
+    base = str(workdir / "base-student")
+    if not Path(base, "manifest.json").exists():
+        shutil.copytree(ensure_base_student(str(cache)), base + ".tmp", dirs_exist_ok=True)
+        os.replace(base + ".tmp", base)
     server, url = start_reference_teacher("127.0.0.1", 0)
     try:
         paths = StudyPaths(

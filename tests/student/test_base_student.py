@@ -51,3 +51,29 @@ def test_pretrain_writes_a_loadable_checkpoint_with_manifest_and_record(tmp_path
     manifest = verify_manifest(tmp_path / "b")
     assert manifest is not None and manifest["seed"] == 3 and "--steps 2" in manifest["command"]
     assert load_student(str(tmp_path / "b"), StudentConfig()).model is not None
+
+
+@pytest.mark.parametrize("curriculum", [0, 2])
+def test_pretrain_records_the_curriculum_in_its_record_and_command(tmp_path: Path, curriculum: int) -> None:
+    from edtune.student.pretrain import pretrain_base
+
+    rec = pretrain_base(str(tmp_path / "b"), seed=1, steps=3, log_every=1, curriculum=curriculum)
+    record = json.loads((tmp_path / "b" / "pretrain.json").read_text())
+    assert record["curriculum_steps"] == rec["curriculum_steps"] == curriculum
+    assert rec["command"].endswith(f"--curriculum {curriculum}")
+
+
+def test_easy_stream_shows_one_big_object_that_its_text_describes() -> None:
+    import itertools
+
+    from edtune.world.pretraining import easy_stream
+    from edtune.world.scenes import COLORS
+
+    for img, human, gpt in itertools.islice(easy_stream(0), 40):
+        colours = {c for _, c in img.getcolors()} - {(255, 255, 255)}
+        assert len(colours) == 1 and "<image>" not in human
+        (rgb,) = colours
+        name = next(n for n, v in COLORS.items() if v == rgb)
+        if human.startswith("Describe"):
+            assert name in gpt
+        assert sum(n for n, c in img.getcolors() if c == rgb) > 26 * 26

@@ -44,13 +44,25 @@ def pretrain_cmd(
     seconds: Annotated[
         float | None, typer.Option("--seconds", help="Time budget when --steps is not given.")
     ] = None,
+    curriculum: Annotated[
+        int | None,
+        typer.Option(
+            "--curriculum",
+            help="Warm-up steps on easy scenes (one large object at a fixed spot) before the normal stream; "
+            "0 turns it off (default: DEFAULT_CURRICULUM).",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (default: the recipe's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
     from edtune.output import emit
-    from edtune.student.pretrain import pretrain_base
+    from edtune.student.pretrain import DEFAULT_CURRICULUM, pretrain_base
 
-    rec = pretrain_base(out, seed=seed, steps=steps, seconds=seconds)
+    warm = DEFAULT_CURRICULUM if curriculum is None else curriculum
+    rec = pretrain_base(out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr)
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}
     emit(rec, as_json, human=f"base student in {out}: {rec['steps']} steps in {rec['train_seconds']} s")
 

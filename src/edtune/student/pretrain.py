@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import shlex
 import sys
 import time
@@ -29,6 +30,8 @@ RECIPE = {
     "image_side": 112,
 }
 DEFAULT_STEPS = 2500
+# Easy warm-up steps of `edtune student pretrain` (0 = off); see `pretrain_base(curriculum=...)`.
+DEFAULT_CURRICULUM = 0
 
 
 def pretrain_base(
@@ -42,18 +45,22 @@ def pretrain_base(
     lr: float | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     scene_sizes: tuple[float, ...] | None = None,
+    curriculum: int = 0,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
     `steps` fixes the schedule length; with only `seconds`, the step count is set from the speed of the first
-    20 steps so the cosine schedule ends on time. Writes `manifest.json` (sha256 of every file + the record).
+    20 steps so the cosine schedule ends on time. `curriculum` = W > 0 trains the first W steps on
+    giant single objects (`easy_stream`), the next W on one large object at a fixed spot, then mixes one-object
+    scenes into `base_stream` at a share falling from 1/2 to 0 by the end (the tiny model otherwise never learns
+    to read the image: docs/student.md "The blind base"); 0 is the plain stream. Writes `manifest.json` (sha256 of every file + the record).
     """
     import torch
     from transformers import AutoModelForImageTextToText
 
     from edtune.student.families import get_family
     from edtune.student.inputs import build_example, collate
-    from edtune.world.pretraining import BASE_FAMILIES, SCENE_SIZE_WEIGHTS, base_stream
+    from edtune.world.pretraining import BASE_FAMILIES, SCENE_SIZE_WEIGHTS, base_stream, easy_stream
 
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -79,16 +86,24 @@ def pretrain_base(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     sizes = tuple(scene_sizes) if scene_sizes else SCENE_SIZE_WEIGHTS
     stream = base_stream(seed, families or BASE_FAMILIES, sizes)
+    giant = easy_stream(seed, families or BASE_FAMILIES)
+    large = easy_stream(seed + 1_000_003, families or BASE_FAMILIES, side=0)
+    one = base_stream(seed + 1_000_003, families or BASE_FAMILIES, (1.0,))
+    mix_rng = random.Random(f"curriculum:{seed}")
     pad = proc.tokenizer.pad_token_id
     curve: list[tuple[int, float]] = []
     t0 = time.perf_counter()
     step = 0
     running = 0.0
     while step < total:
-        batch = [
-            build_example(fam, proc, [h], [a], img)
-            for img, h, a in itertools.islice(stream, RECIPE["batch_size"])
-        ]
+        if curriculum:
+            draws = [
+                next(_curriculum_pick(step, curriculum, total, mix_rng, giant, large, one, stream))
+                for _ in range(RECIPE["batch_size"])
+            ]
+        else:
+            draws = list(itertools.islice(stream, RECIPE["batch_size"]))
+        batch = [build_example(fam, proc, [h], [a], img) for img, h, a in draws]
         loss = model(**collate(batch, pad, with_mm=True)).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,7 +127,7 @@ def pretrain_base(
     model.save_pretrained(str(out))
     record = {
         "command": "edtune student pretrain "
-        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total)),
+        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr)),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
@@ -122,6 +137,7 @@ def pretrain_base(
         "overrides": overrides or {},
         "families": list(families) if families else "BASE_FAMILIES",
         "scene_size_weights": list(sizes),
+        "curriculum_steps": curriculum,
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
@@ -133,5 +149,18 @@ def pretrain_base(
     return record
 
 
-def _cli_args(out_dir: str, seed: int, steps: int) -> list[str]:
-    return ["--out", out_dir, "--seed", str(seed), "--steps", str(steps)]
+def _curriculum_pick(
+    step: int, warm: int, total: int, rng: random.Random, giant: Any, large: Any, one: Any, stream: Any
+) -> Any:
+    """The stream the next sample of `step` comes from under a curriculum of `warm` steps per easy stage."""
+    if step < warm:
+        return giant
+    if step < 2 * warm:
+        return large
+    share = 0.5 * (1 - (step - 2 * warm) / max(1, total - 2 * warm))
+    return one if rng.random() < share else stream
+
+
+def _cli_args(out_dir: str, seed: int, steps: int, curriculum: int = 0, lr: float | None = None) -> list[str]:
+    args = ["--out", out_dir, "--seed", str(seed), "--steps", str(steps), "--curriculum", str(curriculum)]
+    return [*args, "--lr", str(lr)] if lr else args

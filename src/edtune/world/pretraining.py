@@ -14,9 +14,17 @@ from typing import Any
 
 from edtune.student.prompt import format_question, format_reasoning
 from edtune.world.families import BASE_FAMILIES, CAPTION_QUESTION, GAP_FAMILIES, ask, caption
-from edtune.world.scenes import make_scene, render
+from edtune.world.scenes import CANVAS, COLORS, SHAPES, Obj, Scene, make_scene, render, render_object
 
-__all__ = ["BASE_FAMILIES", "GAP_FAMILIES", "base_sample", "base_stream"]
+__all__ = [
+    "BASE_FAMILIES",
+    "EASY_SPOTS",
+    "GAP_FAMILIES",
+    "base_sample",
+    "base_stream",
+    "easy_sample",
+    "easy_stream",
+]
 
 CAPTION_SHARE = 0.25  # FACTS: captions 1:1:1:1 with colour, shape and count lift shape naming
 MC_SHARE = 0.5  # half of the questions are asked with options, as target tasks mostly are
@@ -67,4 +75,62 @@ def base_stream(
     rng = random.Random(f"pretrain:{seed}")
     while True:
         img, human, gpt, _ = base_sample(rng, families, scene_sizes)
+        yield img, human, gpt
+
+
+# Curriculum warm-up (docs/student.md "The blind base"): the tiny student sits on a long loss plateau when the
+# colour of a 14/26 px object lives in 1 of 16 image tokens at a random place; with one LARGE object at a FIXED
+# spot it breaks out in ~200 steps and then reads random positions too. Two spots (one per half, each inside a
+# single 28 px image token) keep "left"/"right" in the captions true.
+EASY_SPOTS: tuple[tuple[int, int], ...] = ((42, 42), (70, 70))
+# Easy objects are drawn GIANT (side EASY_SIDE px, centred in the left or right half), so their colour fills
+# several image tokens; the text still describes a "large" object on its side. 0 = the world's large size at
+# EASY_SPOTS.
+EASY_SIDE = 52
+
+
+def _easy_image(scene: Scene, side: int) -> Any:
+    if not side:
+        return render(scene)
+    o = scene.objects[0]
+    cx = CANVAS // 4 if o.side == "left" else 3 * CANVAS // 4
+    h = side // 2
+    return render_object(o.shape, o.color, (cx - h, CANVAS // 2 - h, cx + h - 1, CANVAS // 2 + h - 1))
+
+
+def easy_sample(
+    rng: random.Random, families: tuple[str, ...] = BASE_FAMILIES, side: int = EASY_SIDE
+) -> tuple[Any, str, str, str]:
+    """Like `base_sample`, on an easy scene: one object of a random colour/shape, giant (`side` px, centred in
+    a half) or, with side 0, large at one of `EASY_SPOTS`."""
+    while True:
+        cx, cy = rng.choice(EASY_SPOTS)
+        scene = Scene((Obj(cx, cy, rng.choice(SHAPES), rng.choice(list(COLORS)), "large"),))
+        if rng.random() < CAPTION_SHARE:
+            return (
+                _easy_image(scene, side),
+                format_question(CAPTION_QUESTION, reasoning=False),
+                caption(scene),
+                "caption",
+            )
+        fam = rng.choice(families)
+        q = ask(fam, scene, rng, mc=rng.random() < MC_SHARE)
+        if q is None:
+            continue
+        return (
+            _easy_image(scene, side),
+            format_question(q.question, q.choices),
+            format_reasoning(q.steps, q.answer),
+            fam,
+        )
+
+
+def easy_stream(
+    seed: int, families: tuple[str, ...] = BASE_FAMILIES, side: int = EASY_SIDE
+) -> Iterator[tuple[Any, str, str]]:
+    """(image, human_text, assistant_text) of easy scenes forever; its own seed namespace ('pretrain-easy:<seed>'),
+    so switching the curriculum on never changes what `base_stream(seed)` yields."""
+    rng = random.Random(f"pretrain-easy:{seed}")
+    while True:
+        img, human, gpt, _ = easy_sample(rng, families, side)
         yield img, human, gpt

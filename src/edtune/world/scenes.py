@@ -118,21 +118,27 @@ def _palette() -> list[int]:
 
 def _draw(scene: Scene) -> Any:
     """Palette-mode image on the 112 canvas (no anti-aliasing: PIL draws P images with exact indices)."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     img = Image.new("P", (CANVAS, CANVAS), 0)
     img.putpalette(_palette())
-    d = ImageDraw.Draw(img)
     for o in scene.objects:
-        x0, y0, x1, y1 = o.box
-        fill = _PALETTE_INDEX[o.color]
-        if o.shape == "square":
-            d.rectangle((x0, y0, x1, y1), fill=fill)
-        elif o.shape == "circle":
-            d.ellipse((x0, y0, x1, y1), fill=fill)
-        else:  # triangle pointing up, base on the bottom edge of the box
-            d.polygon([(x0, y1), (x1, y1), ((x0 + x1) / 2, y0)], fill=fill)
+        _draw_into(img, o, o.box)
     return img
+
+
+def _draw_into(img: Any, o: Obj, box: tuple[int, int, int, int]) -> None:
+    from PIL import ImageDraw
+
+    d = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = box
+    fill = _PALETTE_INDEX[o.color]
+    if o.shape == "square":
+        d.rectangle((x0, y0, x1, y1), fill=fill)
+    elif o.shape == "circle":
+        d.ellipse((x0, y0, x1, y1), fill=fill)
+    else:  # triangle pointing up, base on the bottom edge of the box
+        d.polygon([(x0, y1), (x1, y1), ((x0 + x1) / 2, y0)], fill=fill)
 
 
 def render(scene: Scene, size: int = CANVAS) -> Any:
@@ -214,3 +220,17 @@ def recover_scene(img: Any) -> Scene:
         shape = "square" if fill > _FILL_SQUARE else "circle" if fill > _FILL_CIRCLE else "triangle"
         objects.append(Obj((minx + maxx + 1) // 2, (miny + maxy + 1) // 2, shape, names[k - 1], size))
     return Scene(tuple(sorted(objects)))
+
+
+def render_object(shape: str, color: str, box: tuple[int, int, int, int], size: int = CANVAS) -> Any:
+    """One object drawn into an inclusive pixel `box` of any size on the 112 canvas (RGB, `size` px): the easy
+    images of the pre-training curriculum, where the object is bigger than any scene object so its colour
+    fills several image tokens (`render` only draws the world's two sizes)."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = box
+    img = _draw(Scene(()))
+    _draw_into(img, Obj((x0 + x1 + 1) // 2, (y0 + y1 + 1) // 2, shape, color, "large"), box)
+    if size != CANVAS:
+        img = img.resize((size, size), Image.Resampling.NEAREST)
+    return img.convert("RGB")
