@@ -77,3 +77,16 @@ def test_easy_stream_shows_one_big_object_that_its_text_describes() -> None:
         if human.startswith("Describe"):
             assert name in gpt
         assert sum(n for n, c in img.getcolors() if c == rgb) > 26 * 26
+
+
+def test_cli_pretrain_passes_curriculum_and_lr_into_the_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edtune.cli import main
+
+    out = tmp_path / "c"
+    argv = ["student", "pretrain", "--out", str(out), "--steps", "2", "--curriculum", "1", "--lr", "0.002"]
+    main([*argv, "--json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["curriculum_steps"] == 1 and rec["recipe"]["lr"] == 0.002
+    assert rec["command"].endswith("--curriculum 1 --lr 0.002")
