@@ -13,7 +13,7 @@ from typing import Any
 from edtune import io
 from edtune.config import RunConfig
 from edtune.layout import RunLayout
-from edtune.schemas import MistakeReport, RoundMetrics, Selection, SkillGap, Trace
+from edtune.schemas import MistakeReport, RoundMetrics, SkillGap, Trace
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
@@ -37,7 +37,9 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, w: int
         parts.append(f'<text x="{pad - 4}" y="{py(t) + 4}" text-anchor="end" font-size="10">{t:.2f}</text>')
         parts.append(f'<line x1="{pad}" y1="{py(t)}" x2="{w - pad}" y2="{py(t)}" stroke="#eee"/>')
     for x in sorted(set(xs)):
-        parts.append(f'<text x="{px(x)}" y="{h - pad + 14}" text-anchor="middle" font-size="10">{int(x)}</text>')
+        parts.append(
+            f'<text x="{px(x)}" y="{h - pad + 14}" text-anchor="middle" font-size="10">{int(x)}</text>'
+        )
     parts.append(f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle" font-size="11">round</text>')
     for i, (name, pts) in enumerate(series.items()):
         c = _COLORS[i % len(_COLORS)]
@@ -46,7 +48,9 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, w: int
             parts.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{path}"/>')
             for x, y in pts:
                 parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"/>')
-        parts.append(f'<text x="{w - pad + 2}" y="{pad + 14 * i}" font-size="11" fill="{c}">{html.escape(name)}</text>')
+        parts.append(
+            f'<text x="{w - pad + 2}" y="{pad + 14 * i}" font-size="11" fill="{c}">{html.escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -61,7 +65,9 @@ def _bar_chart(values: dict[str, float], title: str, w: int = 460) -> str:
     for i, (k, v) in enumerate(items):
         y = 24 + i * bar_h
         bw = (w - pad_l - 40) * v / vmax
-        parts.append(f'<text x="{pad_l - 6}" y="{y + 12}" text-anchor="end" font-size="11">{html.escape(k[:30])}</text>')
+        parts.append(
+            f'<text x="{pad_l - 6}" y="{y + 12}" text-anchor="end" font-size="11">{html.escape(k[:30])}</text>'
+        )
         parts.append(f'<rect x="{pad_l}" y="{y}" width="{bw:.1f}" height="{bar_h - 4}" fill="#1f77b4"/>')
         parts.append(f'<text x="{pad_l + bw + 4}" y="{y + 12}" font-size="11">{v:g}</text>')
     parts.append("</svg>")
@@ -119,10 +125,14 @@ def build_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int, max_exam
         body.extend(_examples(cfg, r, max_examples))
         sel_uri = layout.selection(r)
         if io.exists(sel_uri):
-            sel = io.read_jsonl(sel_uri, Selection, id_field=None)
+            from edtune.stages import read_selections
+
+            sel = read_selections(sel_uri)
             ids = ", ".join(esc(s.support_id) for s in sel[:40])
             more = f" … (+{len(sel) - 40})" if len(sel) > 40 else ""
-            body.append(f"<details><summary>lineage: {len(sel)} support samples</summary><p>{ids}{more}</p></details>")
+            body.append(
+                f"<details><summary>lineage: {len(sel)} support samples</summary><p>{ids}{more}</p></details>"
+            )
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.row{display:flex;gap:12px;flex-wrap:wrap}"

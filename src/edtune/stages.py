@@ -260,11 +260,7 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
         from edtune.skills.embed import Embedder
         from edtune.skills.gaps import merge_gaps
 
-        reports = [
-            m
-            for m in io.read_jsonl(mistakes_uri, MistakeReport, id_field="sample_id")
-            if m.status == "diagnosed"
-        ]
+        reports = [m for m in read_reports(mistakes_uri) if m.status == "diagnosed"]
         gaps = merge_gaps(reports, threshold=cfg.teacher.skill_merge_threshold, embedder=Embedder())
         gaps = run_allocate(
             gaps,
@@ -283,14 +279,27 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
 # ---------------------------------------------------------------- retrieve
 
 
+def read_reports(uri: str) -> list[MistakeReport]:
+    """A round's mistakes.jsonl; empty when the student made no mistake on the validation split."""
+    if not io.exists(uri) or not io.read_bytes(uri).strip():
+        return []
+    return io.read_jsonl(uri, MistakeReport, id_field="sample_id")
+
+
+def read_selections(uri: str) -> list[Selection]:
+    """A round's selection or replay file; a missing or empty file is an empty list (e.g. no replay)."""
+    if not io.exists(uri) or not io.read_bytes(uri).strip():
+        return []
+    return io.read_jsonl(uri, Selection, id_field=None)
+
+
 def used_support_ids(cfg: RunConfig, before_round: int) -> set[str]:
     """Every support id tuned on (selected or replayed) in rounds < before_round: never used twice."""
     layout = layout_of(cfg)
     used: set[str] = set()
     for q in range(1, before_round):
         for uri in (layout.selection(q), layout.replay(q)):
-            if io.exists(uri):
-                used.update(s.support_id for s in io.read_jsonl(uri, Selection, id_field=None))
+            used.update(s.support_id for s in read_selections(uri))
     return used
 
 
@@ -304,7 +313,7 @@ def _step_queries(cfg: RunConfig, r: int, gaps: list[SkillGap]) -> dict[str, str
     """Ablation 'without skill analysis': query with the erroneous steps' own text instead of the skill."""
     layout = layout_of(cfg)
     traces = {t.sample_id: t for t in io.read_jsonl(layout.traces(r - 1), Trace, id_field="sample_id")}
-    reports = {m.sample_id: m for m in io.read_jsonl(layout.mistakes(r), MistakeReport, id_field="sample_id")}
+    reports = {m.sample_id: m for m in read_reports(layout.mistakes(r))}
     queries: dict[str, str] = {}
     for g in gaps:
         texts = []
@@ -369,9 +378,10 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
             from edtune.datasets import load_task
 
             samples = load_task(_task_uri(cfg, "val"), check_images=False)
+            picked = random.Random(f"validation:{cfg.seed}:{r}").sample(samples, min(budget, len(samples)))
             selections = [
                 Selection(support_id=f"val:{s.id}", skill="validation", score=0.0, rank=k, round=r)
-                for k, s in enumerate(samples)
+                for k, s in enumerate(picked)
             ]
         chosen = {s.support_id for s in selections}
         replay = _replay(cfg, r, pool_ids, exclude | chosen, len(selections))
@@ -458,8 +468,8 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
     def body() -> dict[str, Any]:
         from edtune.student import load_student
 
-        sel = io.read_jsonl(layout.selection(r), Selection, id_field=None)
-        rep = io.read_jsonl(layout.replay(r), Selection, id_field=None) if io.exists(layout.replay(r)) else []
+        sel = read_selections(layout.selection(r))
+        rep = read_selections(layout.replay(r))
         ids = [s.support_id for s in sel] + [s.support_id for s in rep]
         if not ids:
             raise StageError(f"round {r}: nothing selected to tune on (no mistakes diagnosed?)")
@@ -500,9 +510,9 @@ def record_round(cfg: RunConfig, r: int, stage_seconds: dict[str, float] | None 
         adapter=layout.adapter(r) if r >= 1 else None,
     )
     if r >= 1:
-        reports = io.read_jsonl(layout.mistakes(r), MistakeReport, id_field="sample_id")
+        reports = read_reports(layout.mistakes(r))
         gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]
-        sel = io.read_jsonl(layout.selection(r), Selection, id_field=None)
+        sel = read_selections(layout.selection(r))
         tuned = io.read_json(layout.tune_summary(r))
         m.mistakes = len(reports)
         m.diagnosed = sum(1 for x in reports if x.status == "diagnosed")
@@ -581,7 +591,7 @@ def finalize(cfg: RunConfig) -> StageResult:
                 files[rel] = io.sha256_uri(io.join(adapter_uri, rel))
         selected: list[str] = []
         for q in range(1, best + 1):
-            selected += [s.support_id for s in io.read_jsonl(layout.selection(q), Selection, id_field=None)]
+            selected += [s.support_id for s in read_selections(layout.selection(q))]
         base_sha = _dir_sha(cfg.student.base)
         manifest = AdapterManifest(
             base_model=cfg.student.base,
