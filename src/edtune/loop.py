@@ -51,7 +51,10 @@ def run(cfg: RunConfig, on_round: Callable[[RoundMetrics], None] | None = None) 
     if on_round:
         on_round(m)
     stopped = f"max_rounds={cfg.loop.max_rounds} reached"
-    for r in range(1, cfg.loop.max_rounds + 1):
+    rounds_to_run = range(1, cfg.loop.max_rounds + 1)
+    if m.val_accuracy >= 1.0:
+        stopped, rounds_to_run = "the base student made no mistake on the validation split", range(0)
+    for r in rounds_to_run:
         for fn in (stages.diagnose, stages.allocate, stages.retrieve, stages.tune):
             results.append(fn(cfg, r))
         _evaluate_round(cfg, r, results)

@@ -558,7 +558,8 @@ def should_continue(cfg: RunConfig, r: int) -> tuple[bool, float]:
         raise StageError(f"round {r} has no metrics yet")
     best_before = max(m.val_accuracy for m in rounds[:r])
     gain = rounds[r].val_accuracy - best_before
-    return (r < cfg.loop.max_rounds and gain >= cfg.loop.min_gain), gain
+    no_mistakes_left = rounds[r].val_accuracy >= 1.0
+    return (r < cfg.loop.max_rounds and gain >= cfg.loop.min_gain and not no_mistakes_left), gain
 
 
 def best_round(rounds: list[RoundMetrics]) -> int:
