@@ -21,7 +21,7 @@ def _round_table(rows: list[dict]) -> None:
         table.add_column(col)
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in row))
-    Console(stderr=False).print(table)
+    Console(stderr=False, width=150).print(table)
 
 
 def register(app: typer.Typer) -> None:
