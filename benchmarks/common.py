@@ -311,27 +311,14 @@ def _prepare_pool(p: StudyPaths, log: Callable) -> None:
 
 
 def make_config(p: StudyPaths, task: str, run_id: str, **overrides: Any) -> Any:
-    """A RunConfig for one run of the study; `overrides` use `section__field=value`."""
-    from edtune.config import load_config
+    """A RunConfig for one run of the study (built like the demo's); `overrides` use `section__field=value`."""
+    from edtune.demo import world_config
 
-    world = Path(p.world)
     data: dict[str, Any] = {
         "run_id": run_id,
-        "output": str(Path(p.workdir) / "runs"),
         "cache_dir": p.cache,
-        "task": {
-            "name": task,
-            "val": str(world / "tasks" / task / "val.jsonl"),
-            "test": str(world / "tasks" / task / "test.jsonl"),
-        },
-        "pool": {
-            "uri": str(world / "pool.jsonl"),
-            "skills": str(world / "pool.skills.jsonl"),
-            "milvus_uri": p.milvus,
-            "collection": SKILL_COLLECTION,
-        },
-        "student": {"base": p.base, "torch_threads": 1},
-        "teacher": {"url": p.teacher_url, "model": "", "concurrency": 8},
+        "student": {"torch_threads": 1},
+        "teacher": {"concurrency": 8},
         "loop": {"max_rounds": 1, "budget_per_round": 1, "min_gain": -1.0},
     }
     for key, value in overrides.items():
@@ -340,7 +327,16 @@ def make_config(p: StudyPaths, task: str, run_id: str, **overrides: Any) -> Any:
             data.setdefault(section, {})[fld] = value
         else:
             data[section] = value
-    return load_config(None, env={}, base=data)
+    return world_config(
+        Path(p.workdir),
+        Path(p.world),
+        p.base,
+        p.teacher_url,
+        task,
+        milvus_uri=p.milvus,
+        collection=SKILL_COLLECTION,
+        overrides=data,
+    )
 
 
 def load_labels(p: StudyPaths) -> dict[str, dict[str, Any]]:
