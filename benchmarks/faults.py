@@ -149,7 +149,7 @@ def _child_env(tmpdir: Path) -> dict[str, str]:
 
 def start_run(config: Path, log_path: Path, tmpdir: Path) -> subprocess.Popen[bytes]:
     tmpdir.mkdir(parents=True, exist_ok=True)
-    fh = open(log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
+    fh = open(log_path, "wb")  # noqa: SIM115 - the child owns it; "wb": an earlier run's log must not count
     return subprocess.Popen(
         [EDTUNE, "run", "--config", str(config)],
         stdout=fh,
@@ -315,6 +315,7 @@ def kill_campaigns(
     starts afresh. A kill *survives* when its campaign ends with every output equal to the reference run, no stage
     redone after its marker was written, and no support sample used twice.
     """
+    shutil.rmtree(root, ignore_errors=True)  # an earlier campaign's logs and reference must not count
     root.mkdir(parents=True, exist_ok=True)
     ref, ref_s, ref_left = reference_run(s, root, **cfg_kw)
     rep = KillReport(reference_seconds=round(ref_s, 1))
