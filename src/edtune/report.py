@@ -13,6 +13,7 @@ from typing import Any
 from edtune import io
 from edtune.config import RunConfig
 from edtune.layout import RunLayout
+from edtune.runfiles import read_selections
 from edtune.schemas import MistakeReport, RoundMetrics, SkillGap, Trace
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
@@ -125,8 +126,6 @@ def build_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int, max_exam
         body.extend(_examples(cfg, r, max_examples))
         sel_uri = layout.selection(r)
         if io.exists(sel_uri):
-            from edtune.stages import read_selections
-
             sel = read_selections(sel_uri)
             ids = ", ".join(esc(s.support_id) for s in sel[:40])
             more = f" … (+{len(sel) - 40})" if len(sel) > 40 else ""

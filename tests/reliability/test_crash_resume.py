@@ -1,6 +1,6 @@
 """Crash anywhere, resume exactly; and a whole run that never leaks a secret (both slow: `pytest -m slow`).
 
-The harness is benchmarks/faults.py (the benchmark runs N >= 20 kills; here 3): `edtune run` in its own process
+The harness is benchmarks/faults/ (the benchmark runs N >= 20 kills; here 3): `edtune run` in its own process
 group is SIGKILLed at seeded random times and rerun until it finishes; the finished run must equal an
 uninterrupted one (adapter bytes, metrics, selections, mistakes, manifest), no finished stage may start again, and
 no support sample may be used twice.
@@ -8,7 +8,7 @@ no support sample may be used twice.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,12 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _faults() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("edtune_bench_faults", ROOT / "benchmarks" / "faults.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """The benchmark package, importable from the repository root (it is not installed with edtune)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("benchmarks.faults")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,36 @@
+"""Read a run's files (DESIGN §3) without any stage logic: what the report, the CLI and the stages share.
+
+This module exists so that readers of a run (the HTML report, `edtune report`, the demo's summary) depend on the
+files a run wrote, never on the stage functions that wrote them: `edtune.stages` imports the report to finalise a
+run, and the report must not import the stages back.
+"""
+
+from __future__ import annotations
+
+from edtune import io
+from edtune.layout import RunLayout
+from edtune.schemas import MistakeReport, RoundMetrics, Selection
+
+
+def read_reports(uri: str) -> list[MistakeReport]:
+    """A round's mistakes.jsonl; empty when the student made no mistake on the validation split."""
+    if not io.exists(uri) or not io.read_bytes(uri).strip():
+        return []
+    return io.read_jsonl(uri, MistakeReport, id_field="sample_id")
+
+
+def read_selections(uri: str) -> list[Selection]:
+    """A round's selection or replay file; a missing or empty file is an empty list (e.g. no replay)."""
+    if not io.exists(uri) or not io.read_bytes(uri).strip():
+        return []
+    return io.read_jsonl(uri, Selection, id_field=None)
+
+
+def read_round_metrics(layout: RunLayout) -> list[RoundMetrics]:
+    """Metrics of every round recorded so far (round-00, round-01, … until the first gap), in order."""
+    out = []
+    r = 0
+    while io.exists(layout.metrics(r)):
+        out.append(RoundMetrics.model_validate(io.read_json(layout.metrics(r))))
+        r += 1
+    return out

@@ -1,0 +1,164 @@
+"""Allocate and retrieve stages: turn a round's mistakes into skill gaps and budgets, then pick tuning samples.
+
+A support sample is never tuned on twice across rounds (`used_support_ids`), and every selector gets the same
+replay share, so selectors differ only in what they pick.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from edtune import io
+from edtune.config import RunConfig
+from edtune.runfiles import read_reports, read_selections
+from edtune.schemas import Selection, SkillGap, Trace
+from edtune.stages.base import StageResult, _milvus_token, _run, _task_uri, layout_of
+
+
+def allocate(cfg: RunConfig, r: int) -> StageResult:
+    """Merge the round's missing skills into gaps and split the round budget across them."""
+    layout = layout_of(cfg)
+    mistakes_uri = layout.mistakes(r)
+
+    def body() -> dict[str, Any]:
+        from edtune.skills.allocate import allocate as run_allocate
+        from edtune.skills.embed import Embedder
+        from edtune.skills.gaps import merge_gaps
+
+        reports = [m for m in read_reports(mistakes_uri) if m.status == "diagnosed"]
+        gaps = merge_gaps(reports, threshold=cfg.teacher.skill_merge_threshold, embedder=Embedder())
+        gaps = run_allocate(
+            gaps,
+            cfg.loop.budget_per_round,
+            policy=cfg.retrieval.allocation,
+            min_per_skill=cfg.retrieval.min_per_skill,
+        )
+        io.write_json(layout.gaps(r), [g.model_dump(mode="json") for g in gaps])
+        return {"gaps": len(gaps), "budget": sum(g.budget for g in gaps), "top": [g.skill for g in gaps[:5]]}
+
+    part = {"budget": cfg.loop.budget_per_round, "retrieval": cfg.retrieval.model_dump(mode="json")}
+    part["threshold"] = cfg.teacher.skill_merge_threshold
+    return _run(layout, r, "allocate", part, [mistakes_uri], body)
+
+
+def used_support_ids(cfg: RunConfig, before_round: int) -> set[str]:
+    """Every support id tuned on (selected or replayed) in rounds < before_round: never used twice."""
+    layout = layout_of(cfg)
+    used: set[str] = set()
+    for q in range(1, before_round):
+        for uri in (layout.selection(q), layout.replay(q)):
+            used.update(s.support_id for s in read_selections(uri))
+    return used
+
+
+def _pool_ids(cfg: RunConfig) -> list[str]:
+    from edtune.datasets import iter_support
+
+    return [s.id for s in iter_support(cfg.pool.uri)]
+
+
+def _step_queries(cfg: RunConfig, r: int, gaps: list[SkillGap]) -> dict[str, str]:
+    """Ablation 'without skill analysis': query with the erroneous steps' own text instead of the skill."""
+    layout = layout_of(cfg)
+    traces = {t.sample_id: t for t in io.read_jsonl(layout.traces(r - 1), Trace, id_field="sample_id")}
+    reports = {m.sample_id: m for m in read_reports(layout.mistakes(r))}
+    queries: dict[str, str] = {}
+    for g in gaps:
+        texts = []
+        for sid in g.examples:
+            m, t = reports.get(sid), traces.get(sid)
+            if m and t and m.erroneous_step and m.erroneous_step <= len(t.steps):
+                texts.append(t.steps[m.erroneous_step - 1])
+        queries[g.skill] = " ".join(texts) or g.skill
+    return queries
+
+
+def retrieve(cfg: RunConfig, r: int) -> StageResult:
+    """Pick round r's tuning samples with the configured selector, plus a generic replay share."""
+    layout = layout_of(cfg)
+    selector = cfg.retrieval.selector
+    inputs: list[str | None] = [layout.selection(q) for q in range(1, r)]
+    inputs = [u for u in inputs if io.exists(u)]
+    if selector == "error-driven":
+        inputs.append(layout.gaps(r))
+    elif selector == "validation":
+        inputs.append(_task_uri(cfg, "val"))
+
+    def body() -> dict[str, Any]:
+        exclude = used_support_ids(cfg, r)
+        budget = cfg.loop.budget_per_round
+        pool_ids = _pool_ids(cfg)
+        selections: list[Selection]
+        if selector == "error-driven":
+            from edtune.skills.index import SkillIndex
+            from edtune.skills.retrieve import retrieve as run_retrieve
+
+            gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]
+            queries = _step_queries(cfg, r, gaps) if cfg.retrieval.query == "step" else None
+            with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
+                selections = run_retrieve(
+                    index, gaps, mode=cfg.retrieval.mode, round=r, exclude=exclude, queries=queries
+                )
+        elif selector == "random":
+            from edtune.skills.baselines import select_random
+
+            selections = select_random(pool_ids, budget, seed=cfg.seed + r, round=r, exclude=exclude)
+        elif selector == "similar-questions":
+            from edtune.datasets import load_task
+            from edtune.skills.baselines import select_similar_questions
+            from edtune.skills.index import SkillIndex
+
+            questions = [s.question for s in load_task(_task_uri(cfg, "val"), check_images=False)]
+            with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
+                selections = select_similar_questions(index, questions, budget, round=r, exclude=exclude)
+        elif selector == "all":
+            selections = [
+                Selection(support_id=i, skill="all", score=0.0, rank=k, round=r)
+                for k, i in enumerate(x for x in pool_ids if x not in exclude)
+            ]
+        else:  # validation: tune on the validation samples themselves
+            from edtune.datasets import load_task
+
+            samples = load_task(_task_uri(cfg, "val"), check_images=False)
+            picked = random.Random(f"validation:{cfg.seed}:{r}").sample(samples, min(budget, len(samples)))
+            selections = [
+                Selection(support_id=f"val:{s.id}", skill="validation", score=0.0, rank=k, round=r)
+                for k, s in enumerate(picked)
+            ]
+        chosen = {s.support_id for s in selections}
+        replay = _replay(cfg, r, pool_ids, exclude | chosen, len(selections))
+        io.write_jsonl(layout.selection(r), selections)
+        io.write_jsonl(layout.replay(r), replay)
+        per_skill: dict[str, int] = {}
+        for s in selections:
+            per_skill[s.skill] = per_skill.get(s.skill, 0) + 1
+        return {
+            "selected": len(selections),
+            "replay": len(replay),
+            "per_skill": per_skill,
+            "excluded": len(exclude),
+        }
+
+    part = {
+        "retrieval": cfg.retrieval.model_dump(mode="json"),
+        "budget": cfg.loop.budget_per_round,
+        "replay": cfg.lora.replay_fraction,
+        "seed": cfg.seed,
+        "pool": cfg.pool.model_dump(mode="json", exclude={"embed_batch", "insert_batch"}),
+    }
+    return _run(layout, r, "retrieve", part, [*inputs, cfg.pool.uri], body)
+
+
+def _replay(
+    cfg: RunConfig, r: int, pool_ids: list[str], exclude: set[str], n_selected: int
+) -> list[Selection]:
+    """Generic pool samples mixed into tuning against forgetting (FACTS: tiny LoRA forgets without replay)."""
+    f = cfg.lora.replay_fraction
+    if f <= 0 or n_selected == 0:
+        return []
+    n = round(n_selected * f / (1 - f))
+    candidates = [i for i in pool_ids if i not in exclude]
+    rng = random.Random(f"replay:{cfg.seed}:{r}")
+    picked = rng.sample(candidates, min(n, len(candidates)))
+    return [Selection(support_id=i, skill="replay", score=0.0, rank=k, round=r) for k, i in enumerate(picked)]

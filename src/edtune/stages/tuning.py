@@ -1,0 +1,91 @@
+"""Tune stage: LoRA on a round's selection (+ replay), continuing the previous round's adapter."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edtune import io
+from edtune.config import RunConfig
+from edtune.errors import InputError, StageError
+from edtune.runfiles import read_selections
+from edtune.schemas import SupportSample, TaskSample
+from edtune.stages.base import (
+    StageResult,
+    _run,
+    _sha_json,
+    _student_cfg,
+    _sweep_temp_files,
+    _task_uri,
+    layout_of,
+)
+
+
+def _materialise(cfg: RunConfig, ids: list[str]) -> list[SupportSample]:
+    """Load the selected support samples (in selection order) by streaming the pool once."""
+    from edtune.datasets import iter_support, load_task
+    from edtune.student.prompt import format_question
+
+    wanted = set(ids)
+    found: dict[str, SupportSample] = {}
+    if any(i.startswith("val:") for i in ids):
+        for s in load_task(_task_uri(cfg, "val")):
+            sid = f"val:{s.id}"
+            if sid in wanted:
+                found[sid] = _task_as_support(s, sid, format_question)
+    for s in iter_support(cfg.pool.uri):
+        if s.id in wanted:
+            found[s.id] = s
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise InputError(f"{cfg.pool.uri}: {len(missing)} selected id(s) not in the pool, e.g. {missing[:3]}")
+    return [found[i] for i in ids]
+
+
+def _task_as_support(s: TaskSample, sid: str, fmt: Callable[..., str]) -> SupportSample:
+    human = "<image>\n" + fmt(s.question, s.choices)
+    return SupportSample.model_validate(
+        {
+            "id": sid,
+            "image": s.image,
+            "conversations": [
+                {"from": "human", "value": human},
+                {"from": "gpt", "value": f"Answer: {s.gold_text}"},
+            ],
+            "source": "validation",
+        }
+    )
+
+
+def tune(cfg: RunConfig, r: int) -> StageResult:
+    """LoRA-tune the student on round r's selection (+ replay), continuing round r-1's adapter."""
+    layout = layout_of(cfg)
+    adapter_in = layout.adapter(r - 1) if r >= 2 else None
+
+    def body() -> dict[str, Any]:
+        from edtune.student import load_student
+
+        sel = read_selections(layout.selection(r))
+        rep = read_selections(layout.replay(r))
+        ids = [s.support_id for s in sel] + [s.support_id for s in rep]
+        if not ids:
+            raise StageError(f"round {r}: nothing selected to tune on (no mistakes diagnosed?)")
+        samples = _materialise(cfg, ids)
+        student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
+        # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
+        work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r])[:16] / "adapter"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        res = student.tune(samples, str(work), cfg.lora, adapter_in=adapter_in, seed=cfg.seed + r)
+        _sweep_temp_files(layout.adapter(r))  # a copy killed midway left temp files; tune is the only writer
+        io.copy_dir(str(work), layout.adapter(r))
+        shutil.rmtree(work, ignore_errors=True)
+        data = res.model_dump(mode="json", exclude={"adapter_dir"})
+        io.write_json(layout.tune_summary(r), data)
+        return {k: data[k] for k in data if k != "loss_curve"}
+
+    part = {"lora": cfg.lora.model_dump(mode="json"), "student": _student_cfg(cfg), "seed": cfg.seed}
+    inputs = [layout.selection(r), layout.replay(r), cfg.student.base, adapter_in]
+    return _run(layout, r, "tune", part, inputs, body)
