@@ -17,10 +17,11 @@ def _round_table(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="edtune rounds (validation = diagnosis split; test = held out)")
-    for col in ("round", "val_acc", "test_acc", "mistakes", "diagnosed", "selected", "top_skills", "seconds"):
+    columns = list(rows[0]) if rows else []  # the columns are edtune.report.summary_table's keys, in order
+    for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in row))
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     Console(stderr=False, width=150).print(table)
 
 

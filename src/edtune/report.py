@@ -101,14 +101,17 @@ def build_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int, max_exam
         "(chosen on the validation split; the test split is held out and never diagnosed).</p>",
         _line_chart({"validation": val, "test": test}, "Accuracy per round"),
         "<h2>Rounds</h2><table><tr><th>round</th><th>val acc (95% CI)</th><th>test acc</th><th>mistakes</th>"
-        "<th>diagnosed</th><th>selected</th><th>train loss</th><th>top missing skills</th><th>seconds</th></tr>",
+        "<th>diagnosed</th><th>by answer switch</th><th>by judge fallback</th><th>undiagnosed</th><th>selected</th>"
+        "<th>train loss</th><th>top missing skills</th><th>seconds</th></tr>",
     ]
     for m in rounds:
         secs = sum(m.stage_seconds.values())
         body.append(
             f"<tr><td>{m.round}</td><td>{m.val_accuracy:.3f} ({m.val_ci95[0]:.2f}–{m.val_ci95[1]:.2f})</td>"
             f"<td>{'' if m.test_accuracy is None else f'{m.test_accuracy:.3f}'}</td><td>{m.mistakes}</td>"
-            f"<td>{m.diagnosed}</td><td>{m.selected}</td>"
+            f"<td>{m.diagnosed}</td><td>{m.by_answer_switch}</td>"
+            f"<td>{m.by_judge}{f' (+{m.by_last_step} last step)' if m.by_last_step else ''}</td>"
+            f"<td>{m.undiagnosed}</td><td>{m.selected}</td>"
             f"<td>{'' if m.train_loss is None else f'{m.train_loss:.3f}'}</td>"
             f"<td>{esc(', '.join(m.top_skills))}</td><td>{secs:.1f}</td></tr>"
         )
@@ -185,7 +188,8 @@ def write_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int) -> str:
 
 
 def summary_table(rounds: list[RoundMetrics]) -> list[dict[str, Any]]:
-    """Rows for the CLI's per-round table."""
+    """Rows for the CLI's per-round table and the demo's JSON (`by_judge` counts every fallback diagnosis:
+    the judge's, and the last step blamed under `teacher.fallback=last-step`)."""
     return [
         {
             "round": m.round,
@@ -193,6 +197,9 @@ def summary_table(rounds: list[RoundMetrics]) -> list[dict[str, Any]]:
             "test_acc": None if m.test_accuracy is None else round(m.test_accuracy, 3),
             "mistakes": m.mistakes,
             "diagnosed": m.diagnosed,
+            "by_switch": m.by_answer_switch,
+            "by_judge": m.by_judge + m.by_last_step,
+            "undiagnosed": m.undiagnosed,
             "selected": m.selected,
             "top_skills": ", ".join(m.top_skills[:3]),
             "seconds": round(sum(m.stage_seconds.values()), 1),

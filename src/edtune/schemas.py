@@ -184,6 +184,11 @@ class RoundMetrics(BaseModel):
     mistakes: int = 0
     diagnosed: int = 0
     undiagnosed: int = 0
+    # how each mistake was diagnosed (issue 13 item 6): the teacher's answer switch found the first wrong step,
+    # or the judge fallback did (also when no switch could apply), or the last step was blamed by fallback
+    by_answer_switch: int = 0
+    by_judge: int = 0
+    by_last_step: int = 0
     top_skills: list[str] = Field(default_factory=list)
     selected: int = 0
     train_loss: float | None = None

@@ -9,8 +9,27 @@ from edtune.config import RunConfig
 from edtune.errors import StageError
 from edtune.layout import RunLayout
 from edtune.runfiles import read_reports, read_round_metrics, read_selections
-from edtune.schemas import RoundMetrics, SkillGap
+from edtune.schemas import MistakeReport, RoundMetrics, SkillGap
 from edtune.stages.base import layout_of
+
+
+def mistake_provenance(reports: list[MistakeReport]) -> dict[str, int]:
+    """How the diagnosed mistakes were found, from each report's `method` (teacher.diagnose writes it):
+    "answer-switch" (the switch found the step), "judge" (method judge, or the judge fallback: "answer-switch/judge"),
+    "last-step" (fallback blamed the last step); undiagnosed reports are not counted here."""
+    out = {"answer-switch": 0, "judge": 0, "last-step": 0}
+    for rep in reports:
+        if rep.status != "diagnosed":
+            continue
+        kind = (
+            "judge"
+            if rep.method.endswith("judge")
+            else "last-step"
+            if rep.method.endswith("last-step")
+            else None
+        )
+        out[kind or "answer-switch"] += 1
+    return out
 
 
 def record_round(cfg: RunConfig, r: int, stage_seconds: dict[str, float] | None = None) -> RoundMetrics:
@@ -35,6 +54,12 @@ def record_round(cfg: RunConfig, r: int, stage_seconds: dict[str, float] | None 
         m.mistakes = len(reports)
         m.diagnosed = sum(1 for x in reports if x.status == "diagnosed")
         m.undiagnosed = m.mistakes - m.diagnosed
+        found = mistake_provenance(reports)
+        m.by_answer_switch, m.by_judge, m.by_last_step = (
+            found["answer-switch"],
+            found["judge"],
+            found["last-step"],
+        )
         m.top_skills = [g.skill for g in gaps[:5]]
         m.selected = len(sel)
         m.train_loss = tuned.get("final_loss")
