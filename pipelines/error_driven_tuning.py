@@ -4,6 +4,11 @@ Rounds are unrolled at compile time (`COMPILED_MAX_ROUNDS`); the runtime `max_ro
 on the validation split stop early through nested `dsl.If`. Exactly one `finalize` runs: in the branch where a
 round decides to stop. Data flows through the run layout in object storage (DESIGN §3), so every task is
 resumable and KFP caching agrees with the stages' own skip logic. Secrets are bound by Secret *name* only.
+
+On a cluster (`build(cluster=...)`, what `edtune pipeline submit` compiles): every task gets the run's placement
+(components/resources.py), the whole graph runs inside a `dsl.ExitHandler` whose exit task records the run's
+final state in `<output>/<run_id>/status.json`, and `publish` (which moves the registry's `latest`) runs only
+when the run's validation gain reaches `publish_min_gain` — the same threshold the CI gate (`--min-gain`) uses.
 """
 
 from typing import Any
@@ -26,6 +31,8 @@ from components.merge_eval.component import RESOURCES as MERGE_RES
 from components.merge_eval.component import merge_eval_op
 from components.publish.component import RESOURCES as PUBLISH_RES
 from components.publish.component import publish_op
+from components.record_status.component import RESOURCES as STATUS_RES
+from components.record_status.component import record_status_op
 from components.resources import apply
 from components.retrieve.component import RESOURCES as RETRIEVE_RES
 from components.retrieve.component import retrieve_op
@@ -33,28 +40,51 @@ from components.shards.component import RESOURCES as SHARDS_RES
 from components.shards.component import shards_op
 from components.tune.component import RESOURCES as TUNE_RES
 from components.tune.component import tune_op
+from edtune.config import ClusterConfig
 
 COMPILED_MAX_ROUNDS = 3
 
 # Secret name -> {key in the Secret: env var in the pod}. Values never pass through pipeline parameters.
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
+#: Optional keys of the same Secret: MinIO / non-AWS S3 need the endpoint (boto3 reads AWS_ENDPOINT_URL); on AWS
+#: the key is absent and boto3 must not be pointed anywhere else.
+S3_OPTIONAL_KEYS = {"AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION"}
 TEACHER_KEYS = {"HF_TOKEN": "HF_TOKEN"}
 MILVUS_KEYS = {"EDTUNE_MILVUS_TOKEN": "EDTUNE_MILVUS_TOKEN"}
+DEFAULT_TEACHER_URL = "http://edtune-teacher.edtune.svc"
+DEFAULT_MILVUS_URI = "http://edtune-milvus.edtune-milvus.svc:19530"
 
 
-def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
-    kubernetes.use_secret_as_env(task, secret_name=s3, secret_key_to_env=S3_KEYS)
-    if teacher is not None:
-        kubernetes.use_secret_as_env(task, secret_name=teacher, secret_key_to_env=TEACHER_KEYS)
-    if milvus is not None:
+def bind_secrets(task: Any, cluster: ClusterConfig, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
+    """Bind Secrets by name (a pipeline parameter) as env vars.
+
+    - S3 keys: required, unless `cluster.s3_secret` is "" (IRSA / workload identity: the run's ServiceAccount
+      carries the cloud identity and no key Secret exists); the endpoint/region keys are optional.
+    - Teacher token: optional (public teacher models need none; docs/deploy.md says to omit the Secret).
+    - Milvus token: required (authorization is enabled in manifests/base/milvus.yaml).
+    """
+    if cluster.s3_secret:
+        kubernetes.use_secret_as_env(task, secret_name=s3, secret_key_to_env=S3_KEYS)
+        kubernetes.use_secret_as_env(task, secret_name=s3, secret_key_to_env=S3_OPTIONAL_KEYS, optional=True)
+    if teacher is not None and cluster.teacher_secret:
+        kubernetes.use_secret_as_env(task, secret_name=teacher, secret_key_to_env=TEACHER_KEYS, optional=True)
+    if milvus is not None and cluster.milvus_secret:
         kubernetes.use_secret_as_env(task, secret_name=milvus, secret_key_to_env=MILVUS_KEYS)
     return task
 
 
-def build(local: bool = False) -> Any:
+def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
     """Build the pipeline. `local=True` is for `kfp.local`: it gives the evaluate tasks inside the
     `dsl.ParallelFor` a literal GPU count, because kfp 2.17's local runner cannot resolve a pipeline-parameter
-    resource count there (and ignores resources anyway). The compiled YAML always uses `build()`."""
+    resource count there (and ignores resources anyway), and it leaves out the ExitHandler. The committed YAML
+    uses `build()` (default cluster settings); `edtune pipeline submit` uses `build(cluster=cfg.cluster)`."""
+    cl = cluster or ClusterConfig()
+
+    def place(task: Any, res: Any, gpu_count: Any = 1) -> Any:
+        return apply(task, res, gpu_count, cl)
+
+    def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
+        return bind_secrets(task, cl, s3, teacher, milvus)
 
     @dsl.pipeline(
         name="edtune-error-driven-tuning",
@@ -70,8 +100,8 @@ def build(local: bool = False) -> Any:
         task_name: str = "task",
         task_test: str = "",
         pool_collection: str = "support",
-        milvus_uri: str = "http://edtune-milvus:19530",
-        teacher_url: str = "http://edtune-teacher",
+        milvus_uri: str = DEFAULT_MILVUS_URI,
+        teacher_url: str = DEFAULT_TEACHER_URL,
         teacher_model: str = "",
         budget_per_round: int = 400,
         max_rounds: int = COMPILED_MAX_ROUNDS,
@@ -84,109 +114,132 @@ def build(local: bool = False) -> Any:
         tune_gpus: int = 1,
         config_overrides: str = "{}",
         registry_uri: str = "",
+        publish_min_gain: float = 0.0,
         s3_secret: str = "edtune-s3",
         teacher_secret: str = "edtune-teacher",
         milvus_secret: str = "edtune-milvus",
     ) -> None:
-        conf = apply(
-            configure_op(
-                run_id=run_id,
-                output_uri=output_uri,
-                task_name=task_name,
-                task_val=task_val,
-                task_test=task_test,
-                pool_uri=pool_uri,
-                pool_collection=pool_collection,
-                milvus_uri=milvus_uri,
-                teacher_url=teacher_url,
-                teacher_model=teacher_model,
-                student_base=student_base,
-                budget_per_round=budget_per_round,
-                max_rounds=max_rounds,
-                compiled_max_rounds=COMPILED_MAX_ROUNDS,
-                min_gain=min_gain,
-                lora_r=lora_r,
-                lora_alpha=lora_alpha,
-                lora_lr=lora_lr,
-                config_overrides=config_overrides,
-                eval_shards=eval_shards,
-            ).set_display_name("configure"),
-            CONFIGURE_RES,
-        )
-        cfg = conf.output
-        shard_ids = apply(
-            shards_op(eval_shards=eval_shards).set_display_name("shards").after(conf), SHARDS_RES
-        )
+        def graph() -> None:
+            conf = place(
+                configure_op(
+                    run_id=run_id,
+                    output_uri=output_uri,
+                    task_name=task_name,
+                    task_val=task_val,
+                    task_test=task_test,
+                    pool_uri=pool_uri,
+                    pool_collection=pool_collection,
+                    milvus_uri=milvus_uri,
+                    teacher_url=teacher_url,
+                    teacher_model=teacher_model,
+                    student_base=student_base,
+                    budget_per_round=budget_per_round,
+                    max_rounds=max_rounds,
+                    compiled_max_rounds=COMPILED_MAX_ROUNDS,
+                    min_gain=min_gain,
+                    lora_r=lora_r,
+                    lora_alpha=lora_alpha,
+                    lora_lr=lora_lr,
+                    config_overrides=config_overrides,
+                    eval_shards=eval_shards,
+                ).set_display_name("configure"),
+                CONFIGURE_RES,
+            )
+            _secrets(
+                conf, s3_secret
+            )  # configure fingerprints the input data on S3 and asks the teacher its model
+            cfg = conf.output
+            shard_ids = place(
+                shards_op(eval_shards=eval_shards).set_display_name("shards").after(conf), SHARDS_RES
+            )
 
-        def evaluate(r: int, after: list[Any]) -> list[Any]:
-            """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order.
+            def evaluate(r: int, after: list[Any]) -> list[Any]:
+                """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order.
 
-            kfp.local (2.17) mis-resolves task inputs inside this ParallelFor, so a local build evaluates as a
-            single shard; the shard/merge stage functions are the same either way.
-            """
-            merged = []
-            for split in ("val", "test"):
-                if local:
-                    t = evaluate_op(config_json=cfg, round_idx=r, split=split, shard=0, shards=1)
-                    t.set_display_name(f"evaluate-{split}-r{r}")
-                    _secrets(apply(t, EVALUATE_RES, 0), s3_secret)
-                    for a in after:
-                        t.after(a)
-                    shards: Any = 1
-                else:
-                    with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
-                        t = evaluate_op(
-                            config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
-                        )
+                kfp.local (2.17) mis-resolves task inputs inside this ParallelFor, so a local build evaluates as a
+                single shard; the shard/merge stage functions are the same either way.
+                """
+                merged = []
+                for split in ("val", "test"):
+                    if local:
+                        t = evaluate_op(config_json=cfg, round_idx=r, split=split, shard=0, shards=1)
                         t.set_display_name(f"evaluate-{split}-r{r}")
-                        _secrets(apply(t, EVALUATE_RES, eval_gpus), s3_secret)
+                        _secrets(place(t, EVALUATE_RES, 0), s3_secret)
                         for a in after:
                             t.after(a)
-                    shards = eval_shards
-                m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=shards).after(t)
-                _secrets(apply(m.set_display_name(f"merge-{split}-r{r}"), MERGE_RES), s3_secret)
-                merged.append(m)
-            return merged
+                        shards: Any = 1
+                    else:
+                        with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
+                            t = evaluate_op(
+                                config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
+                            )
+                            t.set_display_name(f"evaluate-{split}-r{r}")
+                            _secrets(place(t, EVALUATE_RES, eval_gpus), s3_secret)
+                            for a in after:
+                                t.after(a)
+                        shards = eval_shards
+                    m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=shards).after(t)
+                    _secrets(place(m.set_display_name(f"merge-{split}-r{r}"), MERGE_RES), s3_secret)
+                    merged.append(m)
+                return merged
 
-        def decide(r: int, after: list[Any]) -> Any:
-            d = decide_op(config_json=cfg, round_idx=r).set_display_name(f"decide-r{r}")
-            _secrets(apply(d, DECIDE_RES), s3_secret)
-            for a in after:
-                d.after(a)
-            return d
+            def decide(r: int, after: list[Any]) -> Any:
+                d = decide_op(config_json=cfg, round_idx=r).set_display_name(f"decide-r{r}")
+                _secrets(place(d, DECIDE_RES), s3_secret)
+                for a in after:
+                    d.after(a)
+                return d
 
-        def finalize(after: Any) -> None:
-            f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
-            _secrets(apply(f, FINALIZE_RES), s3_secret)
-            with dsl.If(registry_uri != "", name="publish-adapter"):
-                p = (
-                    publish_op(config_json=cfg, registry_uri=registry_uri)
-                    .set_display_name("publish")
-                    .after(f)
+            def finalize(after: Any) -> None:
+                f = finalize_op(config_json=cfg).set_display_name("finalize").after(after)
+                _secrets(place(f, FINALIZE_RES), s3_secret)
+                # `latest` moves only for a run that passed its gate: the gain finalize measured >= publish_min_gain
+                with (
+                    dsl.If(registry_uri != "", name="publish-adapter"),
+                    dsl.If(f.outputs["gain"] >= publish_min_gain, name="gain-gate"),
+                ):
+                    p = (
+                        publish_op(config_json=cfg, registry_uri=registry_uri)
+                        .set_display_name("publish")
+                        .after(f)
+                    )
+                    _secrets(place(p, PUBLISH_RES), s3_secret)
+
+            def one_round(r: int, after: Any) -> Any:
+                diag = (
+                    diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)
                 )
-                _secrets(apply(p, PUBLISH_RES), s3_secret)
+                _secrets(place(diag, DIAGNOSE_RES), s3_secret, teacher=teacher_secret)
+                alloc = (
+                    allocate_op(config_json=cfg, round_idx=r).set_display_name(f"allocate-r{r}").after(diag)
+                )
+                _secrets(place(alloc, ALLOCATE_RES), s3_secret)
+                retr = (
+                    retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
+                )
+                _secrets(place(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
+                tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
+                _secrets(place(tune, TUNE_RES, 0 if local else tune_gpus), s3_secret)
+                return decide(r, evaluate(r, [tune]))
 
-        def one_round(r: int, after: Any) -> Any:
-            diag = diagnose_op(config_json=cfg, round_idx=r).set_display_name(f"diagnose-r{r}").after(after)
-            _secrets(apply(diag, DIAGNOSE_RES), s3_secret, teacher=teacher_secret)
-            alloc = allocate_op(config_json=cfg, round_idx=r).set_display_name(f"allocate-r{r}").after(diag)
-            _secrets(apply(alloc, ALLOCATE_RES), s3_secret)
-            retr = retrieve_op(config_json=cfg, round_idx=r).set_display_name(f"retrieve-r{r}").after(alloc)
-            _secrets(apply(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
-            tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
-            _secrets(apply(tune, TUNE_RES, 0 if local else tune_gpus), s3_secret)
-            return decide(r, evaluate(r, [tune]))
+            def rounds_from(r: int, prev: Any) -> None:
+                current = one_round(r, prev)
+                with dsl.If(current.outputs["Output"] == "stop", name=f"stop-after-r{r}"):
+                    finalize(current)
+                if r < COMPILED_MAX_ROUNDS:
+                    with dsl.If(current.outputs["Output"] == "continue", name=f"round-{r + 1}"):
+                        rounds_from(r + 1, current)
 
-        def rounds_from(r: int, prev: Any) -> None:
-            current = one_round(r, prev)
-            with dsl.If(current.outputs["Output"] == "stop", name=f"stop-after-r{r}"):
-                finalize(current)
-            if r < COMPILED_MAX_ROUNDS:
-                with dsl.If(current.outputs["Output"] == "continue", name=f"round-{r + 1}"):
-                    rounds_from(r + 1, current)
+            base = decide(0, evaluate(0, [conf]))
+            rounds_from(1, base)
 
-        base = decide(0, evaluate(0, [conf]))
-        rounds_from(1, base)
+        if local:  # kfp.local has no exit handlers
+            graph()
+            return
+        status = record_status_op(output_uri=output_uri, run_id=run_id).set_display_name("record-status")
+        _secrets(place(status, STATUS_RES), s3_secret)
+        with dsl.ExitHandler(status, name="edtune-run"):
+            graph()
 
     return error_driven_tuning
 

@@ -4,7 +4,7 @@ from kfp import dsl
 
 from components.resources import EDTUNE_IMAGE, Resources
 
-RESOURCES = Resources(cpu="500m", memory="512Mi")
+RESOURCES = Resources(cpu="500m", memory="512Mi", cache=False)  # never cached: it fingerprints the data
 
 
 @dsl.component(base_image=EDTUNE_IMAGE, install_kfp_package=False)
@@ -31,6 +31,9 @@ def configure_op(
     eval_shards: int,
 ) -> str:
     """Validate the run's settings once, at the door, so a bad value fails the run before any GPU is used.
+
+    Also resolves what only the cluster can see: the teacher's model name and API (`teacher.model: auto`) and
+    a fingerprint of the input data, which makes every downstream KFP cache key change when the data does.
 
     Args:
         config_overrides: JSON object with any other RunConfig fields (never secrets: those come from Secrets).
@@ -64,4 +67,8 @@ def configure_op(
             data[key] = value
     if not 1 <= eval_shards <= 64:
         raise ValueError(f"eval_shards={eval_shards} must be between 1 and 64")
-    return RunConfig.model_validate(data).model_dump_json()
+    from edtune.pipeline import data_fingerprint, resolve_teacher
+
+    cfg = resolve_teacher(RunConfig.model_validate(data))  # teacher.model "auto": ask /info, /v1/models
+    cfg.cluster.data_fingerprint = data_fingerprint(cfg)  # changed data -> new cache keys downstream
+    return cfg.model_dump_json()

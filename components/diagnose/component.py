@@ -4,7 +4,7 @@ from kfp import dsl
 
 from components.resources import EDTUNE_IMAGE, Resources
 
-RESOURCES = Resources(cpu="2", memory="4Gi", retries=3)
+RESOURCES = Resources(cpu="2", memory="4Gi", retries=3, scratch=True)
 
 
 @dsl.component(base_image=EDTUNE_IMAGE, install_kfp_package=False)

@@ -4,7 +4,7 @@ from kfp import dsl
 
 from components.resources import EDTUNE_GPU_IMAGE, Resources
 
-RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True)
+RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True, scratch=True)
 
 
 @dsl.component(base_image=EDTUNE_GPU_IMAGE, install_kfp_package=False)

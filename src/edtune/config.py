@@ -98,6 +98,17 @@ class LoraConfig(_Section):
     target_modules: str = (
         r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
     )
+    # How the tune stage runs (docs/student.md "Tuning"): none of these changes what is learnt on CPU.
+    trainer: Literal["hf", "loop"] = (
+        "hf"  # hf: transformers.Trainer; loop: the old hand-written loop (baseline)
+    )
+    checkpoint_every: int = Field(default=50, ge=0)  # steps between object-store checkpoints (0 = off)
+    processes: int = Field(
+        default=0, ge=0
+    )  # data-parallel processes (torchrun); 0 = one per visible GPU, CPU 1
+    bf16: bool | None = None  # bf16 autocast (LoRA weights stay fp32); None = on when tuning on a GPU
+    gradient_checkpointing: bool | None = None  # None = on when tuning on a GPU
+    tensorboard: bool = True  # TensorBoard event files beside the checkpoints, if tensorboard is importable
 
 
 class LoopConfig(_Section):
@@ -105,6 +116,53 @@ class LoopConfig(_Section):
     min_gain: float = Field(default=0.0, ge=-1, le=1)
     budget_per_round: int = Field(default=400, ge=1)
     eval_test_each_round: bool = True  # score the held-out test split after each round (reporting only)
+
+
+class TolerationConfig(_Section):
+    """One Kubernetes toleration (the fields of core/v1 Toleration that kfp.kubernetes.add_toleration takes)."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class ClusterConfig(_Section):
+    """How the pipeline is placed on a Kubeflow cluster. Read at compile/submit time only; the stages ignore it.
+
+    The defaults match docs/deploy.md (GPU nodes tainted `nvidia.com/gpu:NoSchedule`); `edtune pipeline submit`
+    recompiles the pipeline with these values, so a change here needs no manual compile.
+    """
+
+    namespace: str = ""  # KFP profile namespace (multi-user Kubeflow); "" = single-user KFP
+    service_account: str = ""  # the run's ServiceAccount; "" = the profile's default (default-editor)
+    experiment: str = "edtune"
+    image: str = ""  # CPU image for every CPU task; "" = EDTUNE_IMAGE or ghcr.io/edtune/edtune-cpu:<version>
+    gpu_image: str = ""  # GPU image for evaluate/tune; "" = EDTUNE_GPU_IMAGE or the -gpu variant of `image`
+    gpu_tolerations: list[TolerationConfig] = Field(
+        default_factory=lambda: [
+            TolerationConfig(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+        ]
+    )
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=dict
+    )  # e.g. {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}
+    cpu_node_selector: dict[str, str] = Field(default_factory=dict)
+    task_timeout_s: int = Field(default=6 * 3600, ge=0)  # activeDeadlineSeconds of CPU tasks (0 = none)
+    gpu_task_timeout_s: int = Field(default=12 * 3600, ge=0)  # evaluate/tune
+    annotate_timeout_s: int = Field(default=48 * 3600, ge=0)  # annotating a 1M pool takes a day or more
+    cache_size: str = "100Gi"  # generic ephemeral volume for the model/teacher cache of each task
+    cache_storage_class: str | None = None  # None = the cluster's default StorageClass
+    cache_pvc: str = (
+        ""  # mount this existing PVC instead of an ephemeral volume (e.g. a pre-filled model cache)
+    )
+    cache_mount: str = "/cache"
+    run_as_user: int = Field(default=10001, ge=1)  # the images' user; never root
+    s3_secret: str = "edtune-s3"  # "" = no key Secret: credentials from IRSA / workload identity on the SA
+    teacher_secret: str = "edtune-teacher"  # mounted optional: public teacher models need none
+    milvus_secret: str = "edtune-milvus"
+    state_uri: str = ""  # object-store prefix for journals that must survive a pod (index pipeline resume)
+    data_fingerprint: str = ""  # set by the pipeline's `configure` (sizes/ETags of the inputs): part of every cache key
 
 
 class RunConfig(BaseModel):
@@ -124,6 +182,7 @@ class RunConfig(BaseModel):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @model_validator(mode="after")
     def _alpha_sane(self) -> RunConfig:

@@ -23,6 +23,7 @@ CPU_STAGES = (
     "finalize-op",
     "annotate-op",
     "index-op",
+    "record-status-op",
 )
 SERVICE_STAGES = ("diagnose-op", "retrieve-op", "annotate-op", "index-op", "publish-op")
 
@@ -80,6 +81,7 @@ def test_every_stage_of_the_main_pipeline_appears(fresh: dict) -> None:
         "publish-op",
         "merge-eval-op",
         "shards-op",
+        "record-status-op",
     }
     # rounds are unrolled: 3 tune tasks, one finalize per possible stopping point
     names = list(_executors(fresh["error_driven_tuning"]))
