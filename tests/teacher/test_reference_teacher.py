@@ -42,7 +42,7 @@ def _left_right(world: Path, wrong_at: int) -> tuple[list[Trace], dict[str, Task
     samples = {s.id: s for s in load_task(world / "tasks" / "left-right" / "val.jsonl")}
     traces = []
     for s in samples.values():
-        m = re.match(r"Is the (\w+) (\w+) on the left or the right\?", s.question)
+        m = re.match(r"Which half of the picture holds the (\w+) (\w+)\?", s.question)
         assert m, s.question
         wrong = "left" if s.answer == "right" else "right"
         steps = [NEUTRAL] * (wrong_at - 1) + [f"The {m[1]} {m[2]} is on the {wrong}."]

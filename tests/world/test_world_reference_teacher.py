@@ -15,24 +15,15 @@ import pytest
 from edtune.schemas import MistakeReply
 from edtune.teacher import prompts
 from edtune.world.families import (
-    COLOR,
-    COUNT,
     FAMILIES,
-    SHAPE,
-    SIDE,
-    SIZE,
     Question,
     ask,
     parse_step,
 )
 from edtune.world.generate import generate_world
+from edtune.world.inject import corrupt, injected_traces
 from edtune.world.reference_teacher import start_reference_teacher
-from edtune.world.scenes import COLORS, SHAPES, Scene, make_scene, render_png
-
-SLOT_SKILL = {"color": COLOR, "shape": SHAPE, "n": COUNT, "size": SIZE, "side": SIDE}
-LIST_SKILL = {"list_color": COLOR, "none_color": COLOR, "list_shape": SHAPE, "none_shape": SHAPE}
-LIST_SKILL |= {"list_side": SIDE, "none_side": SIDE}
-VALUES = {"color": list(COLORS), "shape": list(SHAPES), "size": ["small", "large"], "side": ["left", "right"]}
+from edtune.world.scenes import Scene, make_scene, render_png
 
 
 @pytest.fixture(scope="module")
@@ -60,80 +51,10 @@ def data_uri(scene: Scene) -> str:
     return "data:image/png;base64," + base64.b64encode(render_png(scene)).decode()
 
 
-def corrupt(q: Question, k: int, rng: random.Random, scene: Scene) -> tuple[list[str], str] | None:
-    """Gold steps with step k (0-based) made false: (steps, the skill that step exercises), or None."""
-    claim = parse_step(q.steps[k], q.family)
-    assert claim is not None
-    s = dict(claim.slots)
-    if claim.template in LIST_SKILL:
-        items = [x.strip() for x in s.get("items", "").split(",") if x.strip()]
-        pool = VALUES["shape"] if "color" in s else VALUES["color"] if "shape" in s else ["red circle"]
-        if items:
-            items.pop()
-        else:
-            items = [rng.choice(pool)]
-        head = {
-            "list_color": f"The {s.get('color')} objects are: ",
-            "none_color": f"The {s.get('color')} objects are: ",
-        }
-        head |= {"list_shape": f"The {s.get('shape')}s are: ", "none_shape": f"The {s.get('shape')}s are: "}
-        head |= {"list_side": f"On the {s.get('side')}: ", "none_side": f"On the {s.get('side')}: "}
-        text = (
-            head[claim.template] + ", ".join(items) + "."
-            if items
-            else {
-                "list_color": f"There are no {s.get('color')} objects.",
-                "list_shape": f"There are no {s.get('shape')}s.",
-                "list_side": f"Nothing is on the {s.get('side')}.",
-            }[claim.template]
-        )
-        steps = list(q.steps)
-        steps[k] = text
-        return steps, LIST_SKILL[claim.template]
-    # the slot the step answers with (what the question asks), or for size_color sometimes its size
-    slot = next(key for key, v in s.items() if v == claim.implies)
-    if claim.template == "size_color" and rng.random() < 0.5:
-        slot = "size"
-    old = s[slot]
-    if slot == "size":
-        new = "large" if old == "small" else "small"
-        if any(o.shape == s["shape"] and o.size == new and o.color == s["color"] for o in scene.objects):
-            return None  # the changed claim would still be true of some object
-    elif slot == "n":
-        new = str((int(old) + rng.choice([1, 2])) % 5)
-    else:  # a colour no object of that shape has: the error is plainly about colour, not position or size
-        taken = {o.color for o in scene.objects if o.shape == s.get("shape")} if slot == "color" else set()
-        new = rng.choice([v for v in VALUES[slot] if v != old and v not in taken])
-    steps = list(q.steps)
-    pos = {"n": None}.get(slot, 0)
-    steps[k] = (
-        q.steps[k].replace(old, new, 1) if pos is not None else q.steps[k].replace(f" {old}", f" {new}", 1)
-    )
-    return steps, SLOT_SKILL[slot]
-
-
-def traces(n: int, seed: str) -> Iterator[tuple[Scene, Question, int, list[str], str]]:
-    rng = random.Random(seed)
-    fams = list(FAMILIES)
-    made = 0
-    while made < n:
-        scene = make_scene(rng)
-        q = ask(fams[made % len(fams)], scene, rng, mc=rng.random() < 0.5)
-        if q is None:
-            continue
-        k = rng.randrange(len(q.steps))
-        bad = corrupt(q, k, rng, scene)
-        if bad is None:
-            continue
-        steps, skill = bad
-        yield scene, q, k + 1, steps, skill
-        made += 1
-
-
 def test_judge_finds_the_injected_wrong_step_and_its_skill(teacher: tuple[Any, str]) -> None:
     _, url = teacher
     step_hits = skill_hits = family_hits = total = 0
-    for scene, q, k, steps, skill in traces(200, "judge"):
+    for scene, q, k, steps, skill in injected_traces(200, "judge"):
         msgs = prompts.build_judge(q.question, q.choices, q.answer, steps, "?", data_uri(scene))
         status, body = post(
             url,
@@ -206,7 +127,7 @@ def test_answer_switch_keeps_the_gold_ahead_on_correct_traces_and_switches_at_th
 def test_skill_analysis_names_the_skill_of_the_wrong_step(teacher: tuple[Any, str]) -> None:
     _, url = teacher
     hits = total = 0
-    for scene, q, k, steps, skill in traces(100, "skill"):
+    for scene, q, k, steps, skill in injected_traces(100, "skill"):
         msgs = prompts.build_skill(q.question, steps, k, "it is wrong", data_uri(scene))
         status, body = post(
             url,

@@ -74,7 +74,7 @@ def measure_cmd(
     ] = "",
     adapter: Annotated[str | None, typer.Option("--adapter")] = None,
     world: Annotated[str | None, typer.Option("--world", help="World dir with tasks/*/val.jsonl.")] = None,
-    n: Annotated[int, typer.Option("--n", help="Probes per question family.")] = 64,
+    n: Annotated[int, typer.Option("--n", help="Probes per question family.")] = 200,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,

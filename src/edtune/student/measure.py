@@ -17,16 +17,27 @@ from edtune.student.evaluate import evaluate
 from edtune.student.types import Student
 
 
-def family_probes(out_dir: Path, n_per_family: int = 64, seed: int = 0) -> dict[str, list[TaskSample]]:
+def family_kind(family: str) -> str:
+    """ "base" (asked in pre-training), "gap" (never asked; target tasks probe it) or "distractor" (pool only)."""
+    from edtune.world.families import BASE_FAMILIES, GAP_FAMILIES
+
+    return "base" if family in BASE_FAMILIES else "gap" if family in GAP_FAMILIES else "distractor"
+
+
+def family_probes(
+    out_dir: Path, n_per_family: int = 200, seed: int = 0, families: tuple[str, ...] | None = None
+) -> dict[str, list[TaskSample]]:
+    """Fresh probes per family, on scenes drawn like the tasks' (1 or 2 objects, equally often), in generic
+    wording, half multiple-choice and half short answer; a seed namespace of their own ('measure:<seed>')."""
     from edtune.world.families import FAMILIES, ask
-    from edtune.world.scenes import make_scene, render
+    from edtune.world.scenes import MAX_OBJECTS, make_scene, render
 
     rng = random.Random(f"measure:{seed}")
     out: dict[str, list[TaskSample]] = {}
-    for fam in FAMILIES:
+    for fam in families or tuple(FAMILIES):
         samples: list[TaskSample] = []
         while len(samples) < n_per_family:
-            scene = make_scene(rng)
+            scene = make_scene(rng, rng.randint(1, MAX_OBJECTS))
             q = ask(fam, scene, rng, mc=len(samples) % 2 == 0)
             if q is None:
                 continue
@@ -45,8 +56,11 @@ def family_probes(out_dir: Path, n_per_family: int = 64, seed: int = 0) -> dict[
     return out
 
 
-def measure_student(student: Student, world_dir: str | None, n_per_family: int = 64) -> dict[str, Any]:
-    """{"families": {f: {accuracy, parse_rate, n}}, "tasks": {t: {...}}, "parse_rate": overall}."""
+def measure_student(student: Student, world_dir: str | None, n_per_family: int = 200) -> dict[str, Any]:
+    """{"families": {f: {kind, accuracy, ci95, parse_rate, n}}, "tasks": {t: {...}}, "parse_rate": overall}.
+
+    `kind` says whether the family is a base skill (goal >= 0.90 for the shipped base) or a gap (<= 0.5 before
+    tuning)."""
     from edtune.datasets import load_task
 
     res: dict[str, Any] = {"families": {}, "tasks": {}}
@@ -55,7 +69,9 @@ def measure_student(student: Student, world_dir: str | None, n_per_family: int =
         for fam, samples in family_probes(Path(tmp), n_per_family).items():
             _, s = evaluate(student, samples, progress=False)
             res["families"][fam] = {
+                "kind": family_kind(fam),
                 "accuracy": round(s.accuracy, 3),
+                "ci95": [round(x, 3) for x in s.ci95],
                 "parse_rate": round(s.parse_rate, 3),
                 "n": s.n,
             }
@@ -86,6 +102,7 @@ def lora_gap_study(
     n_probe: int = 32,
     out_dir: str | None = None,
     seed: int = 0,
+    probe_families: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Does LoRA with replay fill a gap? Tune on the pool's gap-family samples + `replay` of base-family ones.
 
@@ -116,7 +133,7 @@ def lora_gap_study(
     cfg = StudentConfig()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        probes = family_probes(Path(tmp), n_probe, seed=seed + 1)
+        probes = family_probes(Path(tmp), n_probe, seed=seed + 1, families=probe_families)
         student = load_student(base, cfg)
 
         def score(st: Any) -> dict[str, Any]:

@@ -78,13 +78,19 @@ def _builtin_corpus() -> Iterator[str]:
 def world_corpus(limit: int = 4000) -> Iterator[str]:
     """Text of the shapes world's pre-training stream, if the world package provides it (best effort)."""
     try:
+        from edtune.world.families import DISTRACTOR_FAMILIES
         from edtune.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
+        from edtune.world.tasks import TASKS, iter_task
     except Exception:
         return
     try:
-        for _img, human, assistant in itertools.islice(base_stream(0, BASE_FAMILIES + GAP_FAMILIES), limit):
+        fams = BASE_FAMILIES + GAP_FAMILIES + DISTRACTOR_FAMILIES
+        for _img, human, assistant in itertools.islice(base_stream(0, fams), limit):
             yield human
             yield assistant
+        for spec in TASKS.values():  # the tasks' own wordings: their words get tokens, not byte soup
+            for sample, _scene, _fam in iter_task(spec, "tokenizer", 50, 0):
+                yield sample.question
     except Exception:  # the world is optional for the tokenizer; the builtin corpus covers the vocabulary
         return
 

@@ -46,11 +46,20 @@ def serve_reference(
     delay: Annotated[
         float, typer.Option("--delay", help="Seconds to wait per reply (to emulate a slow LMM).")
     ] = 0.0,
+    noise: Annotated[
+        str,
+        typer.Option(
+            "--noise",
+            help="Noise profile: 'exact' (tests) or 'realistic' (paraphrased skills, missed steps).",
+        ),
+    ] = "realistic",
+    noise_seed: Annotated[int, typer.Option("--noise-seed", help="Seed of the teacher's noise draws.")] = 0,
 ) -> None:
-    """Serve the reference teacher (OpenAI-compatible chat API, exact in the shapes world only)."""
+    """Serve the reference teacher (OpenAI-compatible chat API; knows the shapes world only)."""
+    from edtune.world.noise import get_profile
     from edtune.world.reference_teacher import serve
 
-    serve(host, port, delay_s=delay)
+    serve(host, port, delay_s=delay, noise=get_profile(noise, noise_seed))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,10 +6,16 @@ reference teacher can parse a step back (`parse_step`), check its claim against 
 (`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`family_of_question`).
 
 Answers are always written as text (a multiple-choice answer is the option text, not its letter).
+
+Wording: every family has a few *generic* phrasings (`GENERIC_WORDINGS`), the ones the pre-training stream and the
+support pool use (a generic LMM has seen a question asked more than one way). Target tasks ask in wordings of their
+own (`edtune.world.tasks`) that never occur in the pool; answers always stay in the pool's vocabulary. A question
+is made from *slots* (`Question.slots`) and a wording template, so the same draw can be phrased either way.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -25,6 +31,9 @@ COUNT = "counting objects"
 SIDE = "spatial relations left right"
 SIZE = "size recognition"
 DESCRIBE = "scene description"
+VERTICAL = "spatial relations above below"  # distractor: no target task needs it
+COLOR_CMP = "color comparison"  # distractor
+SHAPE_CMP = "shape comparison"  # distractor
 
 SKILL_DESCRIPTIONS: dict[str, str] = {
     COLOR: "Name the colour of an object.",
@@ -33,14 +42,27 @@ SKILL_DESCRIPTIONS: dict[str, str] = {
     SIDE: "Tell whether an object is on the left or the right of the image.",
     SIZE: "Tell small objects from large ones.",
     DESCRIBE: "Describe every object of a scene with its colour, shape, size and side.",
+    VERTICAL: "Tell whether an object is above or below another one.",
+    COLOR_CMP: "Tell whether two objects have the same colour.",
+    SHAPE_CMP: "Tell whether two objects have the same shape.",
 }
+# Phrasings a teacher may use for a skill (the reference teacher's noisy profile draws from these; gap merging and
+# retrieval must cope). The first entry of each list is how the exact profile writes the skill: the canonical name.
 SKILL_SYNONYMS: dict[str, list[str]] = {
-    COLOR: ["colour recognition", "color naming", "identifying colors"],
-    SHAPE: ["shape naming", "identifying shapes", "shape classification"],
-    COUNT: ["counting", "object counting", "counting shapes"],
-    SIDE: ["spatial relations", "left right position", "spatial reasoning", "object localization"],
-    SIZE: ["size comparison", "object size", "judging size"],
-    DESCRIBE: ["image captioning", "scene captioning"],
+    COLOR: ["colour recognition", "color naming", "identifying colors", "recognising object colours"],
+    SHAPE: ["shape naming", "identifying shapes", "shape classification", "geometric shape recognition"],
+    COUNT: ["counting", "object counting", "counting shapes", "enumerating objects"],
+    SIDE: [
+        "left/right localisation",
+        "spatial relations (left vs right)",
+        "horizontal position of objects",
+        "locating objects left or right",
+    ],
+    SIZE: ["size comparison", "object size", "judging size", "small vs large objects"],
+    DESCRIBE: ["image captioning", "scene captioning", "describing images"],
+    VERTICAL: ["above/below relations", "vertical position of objects", "spatial relations (above vs below)"],
+    COLOR_CMP: ["comparing colours", "same or different colour", "colour matching"],
+    SHAPE_CMP: ["comparing shapes", "same or different shape", "shape matching"],
 }
 
 
@@ -53,7 +75,59 @@ def canonical_skill(phrase: str) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- questions
+# ---------------------------------------------------------------- wordings
+
+# Generic phrasings per family (pre-training and pool). Slots: {color} {shape} {size} {side}.
+GENERIC_WORDINGS: dict[str, tuple[str, ...]] = {
+    "color": (
+        "What color is the {shape}?",
+        "Which color does the {shape} have?",
+        "Name the color of the {shape}.",
+    ),
+    "shape": (
+        "What shape is the {color} object?",
+        "Which shape is the {color} object?",
+        "Name the shape of the {color} object.",
+    ),
+    "count": ("How many objects are there?", "How many shapes are in the image?", "Count the objects."),
+    "count_color": (
+        "How many {color} objects are there?",
+        "Count the {color} objects.",
+        "How many objects are {color}?",
+    ),
+    "count_shape": ("How many {shape}s are there?", "Count the {shape}s.", "How many objects are {shape}s?"),
+    "side": (
+        "Is the {color} {shape} on the left or the right?",
+        "On which side is the {color} {shape}?",
+        "Where is the {color} {shape}, left or right?",
+    ),
+    "size": (
+        "Is the {color} {shape} small or large?",
+        "What size is the {color} {shape}?",
+        "Is the {color} {shape} large or small?",
+    ),
+    "side_color": (
+        "What color is the object on the {side}?",
+        "Which color does the object on the {side} have?",
+        "Name the color of the object on the {side}.",
+    ),
+    "side_count": (
+        "How many objects are on the {side}?",
+        "Count the objects on the {side}.",
+        "How many shapes are on the {side}?",
+    ),
+    "size_color": (
+        "What color is the {size} object?",
+        "Which color does the {size} object have?",
+        "Name the color of the {size} object.",
+    ),
+    "vertical": (
+        "Is the {color} {shape} above or below the other object?",
+        "Is the {color} {shape} higher or lower than the other object?",
+    ),
+    "same_color": ("Do the two objects have the same color?", "Are both objects the same color?"),
+    "same_shape": ("Do the two objects have the same shape?", "Are both objects the same shape?"),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +138,7 @@ class Question:
     answer: str
     steps: list[str]
     skills: list[str] = field(default_factory=list)
+    slots: dict[str, str] = field(default_factory=dict)
 
 
 Maker = Callable[[Scene, random.Random, bool], "Question | None"]
@@ -98,7 +173,21 @@ def _unique(scene: Scene, key: Callable[[Obj], object]) -> list[Obj]:
 
 
 def _count_choices(rng: random.Random, n: int) -> list[str]:
-    return _choices(rng, str(n), [str(i) for i in range(0, 5)], 4)
+    return _choices(rng, str(n), [str(i) for i in range(0, 4)], 3)
+
+
+def _q(
+    family: str,
+    slots: dict[str, str],
+    choices: list[str] | None,
+    answer: str,
+    steps: list[str],
+    skills: list[str],
+) -> Question:
+    """A question in the family's first generic wording (`phrase` re-words it)."""
+    return Question(
+        family, GENERIC_WORDINGS[family][0].format(**slots), choices, answer, steps, skills, slots
+    )
 
 
 # step templates (text, parse regex)
@@ -115,6 +204,10 @@ T_LIST_SIDE = "On the {side}: {items}."
 T_NONE_SIDE = "Nothing is on the {side}."
 T_SO_COUNT = "So there are {n}."
 T_LARGE = "The {size} {shape} is {color}."
+T_VERTICAL = "The {color} {shape} is {pos} the other object."
+T_PAIR_COLOR = "The objects are {a} and {b}."
+T_PAIR_SHAPE = "The objects are a {a} and a {b}."
+T_SO_SAME = "So the answer is {yn}."
 
 
 def _make_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
@@ -123,8 +216,8 @@ def _make_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
-    q = f"What color is the {o.shape}?"
-    return Question("color", q, choices, o.color, [T_COLOR.format(shape=o.shape, color=o.color)], [COLOR])
+    step = T_COLOR.format(shape=o.shape, color=o.color)
+    return _q("color", {"shape": o.shape}, choices, o.color, [step], [COLOR])
 
 
 def _make_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
@@ -133,8 +226,8 @@ def _make_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.shape, list(SHAPES), 3) if mc else None
-    q = f"What shape is the {o.color} object?"
-    return Question("shape", q, choices, o.shape, [T_SHAPE.format(color=o.color, shape=o.shape)], [SHAPE])
+    step = T_SHAPE.format(color=o.color, shape=o.shape)
+    return _q("shape", {"color": o.color}, choices, o.shape, [step], [SHAPE])
 
 
 def _make_count(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
@@ -142,7 +235,7 @@ def _make_count(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
     if not 1 <= n <= 4:
         return None
     choices = _count_choices(rng, n) if mc else None
-    return Question("count", "How many objects are there?", choices, str(n), [T_COUNT.format(n=n)], [COUNT])
+    return _q("count", {}, choices, str(n), [T_COUNT.format(n=n)], [COUNT])
 
 
 def _make_size(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
@@ -151,9 +244,8 @@ def _make_size(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.size, list(SIZES), 2) if mc else None
-    q = f"Is the {o.name()} small or large?"
     step = T_SIZE.format(color=o.color, shape=o.shape, size=o.size)
-    return Question("size", q, choices, o.size, [step], [SIZE])
+    return _q("size", {"color": o.color, "shape": o.shape}, choices, o.size, [step], [SIZE])
 
 
 def _make_side(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
@@ -162,9 +254,8 @@ def _make_side(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.side, ["left", "right"], 2) if mc else None
-    q = f"Is the {o.name()} on the left or the right?"
     step = T_SIDE.format(color=o.color, shape=o.shape, side=o.side)
-    return Question("side", q, choices, o.side, [step], [SIDE])
+    return _q("side", {"color": o.color, "shape": o.shape}, choices, o.side, [step], [SIDE])
 
 
 def _items(objs: list[Obj], attr: str) -> str:
@@ -174,8 +265,6 @@ def _items(objs: list[Obj], attr: str) -> str:
 def _make_count_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
     color = rng.choice(sorted({o.color for o in scene.objects}) if rng.random() < 0.85 else list(COLORS))
     objs = [o for o in scene.objects if o.color == color]
-    if len(objs) > 4:
-        return None
     first = (
         T_LIST_COLOR.format(color=color, items=_items(objs, "shape"))
         if objs
@@ -183,21 +272,14 @@ def _make_count_color(scene: Scene, rng: random.Random, mc: bool) -> Question | 
     )
     n = len(objs)
     choices = _count_choices(rng, n) if mc else None
-    return Question(
-        "count_color",
-        f"How many {color} objects are there?",
-        choices,
-        str(n),
-        [first, T_SO_COUNT.format(n=n)],
-        [COUNT, COLOR],
+    return _q(
+        "count_color", {"color": color}, choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, COLOR]
     )
 
 
 def _make_count_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
     shape = rng.choice(sorted({o.shape for o in scene.objects}) if rng.random() < 0.85 else list(SHAPES))
     objs = [o for o in scene.objects if o.shape == shape]
-    if len(objs) > 4:
-        return None
     pl = _plural(shape)
     first = (
         T_LIST_SHAPE.format(plural=pl, items=_items(objs, "color"))
@@ -206,64 +288,91 @@ def _make_count_shape(scene: Scene, rng: random.Random, mc: bool) -> Question | 
     )
     n = len(objs)
     choices = _count_choices(rng, n) if mc else None
-    return Question(
-        "count_shape",
-        f"How many {pl} are there?",
-        choices,
-        str(n),
-        [first, T_SO_COUNT.format(n=n)],
-        [COUNT, SHAPE],
+    return _q(
+        "count_shape", {"shape": shape}, choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SHAPE]
     )
 
 
 def _make_side_count(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
     side = rng.choice(["left", "right"])
     objs = [o for o in scene.objects if o.side == side]
-    if len(objs) > 4:
-        return None
     items = ", ".join(o.name() for o in objs)
     first = T_LIST_SIDE.format(side=side, items=items) if objs else T_NONE_SIDE.format(side=side)
     n = len(objs)
     choices = _count_choices(rng, n) if mc else None
-    q = f"How many objects are on the {side}?"
-    return Question("side_count", q, choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SIDE])
+    return _q("side_count", {"side": side}, choices, str(n), [first, T_SO_COUNT.format(n=n)], [COUNT, SIDE])
 
 
 def _make_side_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
-    """What color is the <shape> on the <side>? Only when that shape appears on both sides (so the side matters)
-    and exactly once on the asked side."""
+    """What color is the object on the <side>? Only when exactly one object is on that side and one of another
+    colour on the other side (so the side decides the answer)."""
     cands = []
     for o in scene.objects:
-        same = [p for p in scene.objects if p.shape == o.shape]
-        here = [p for p in same if p.side == o.side]
-        there = [p for p in same if p.side != o.side and p.color != o.color]
+        here = [p for p in scene.objects if p.side == o.side]
+        there = [p for p in scene.objects if p.side != o.side and p.color != o.color]
         if len(here) == 1 and there:
             cands.append(o)
     if not cands:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
-    q = f"What color is the {o.shape} on the {o.side}?"
     step = T_SIDE.format(color=o.color, shape=o.shape, side=o.side)
-    return Question("side_color", q, choices, o.color, [step], [SIDE, COLOR])
+    return _q("side_color", {"side": o.side}, choices, o.color, [step], [SIDE, COLOR])
 
 
 def _make_size_color(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
-    """What color is the <size> <shape>? Only when that shape appears in both sizes."""
+    """What color is the <size> object? Only when exactly one object has that size and another object of another
+    size and colour exists (so the size decides the answer)."""
     cands = []
     for o in scene.objects:
-        same = [p for p in scene.objects if p.shape == o.shape]
-        if len([p for p in same if p.size == o.size]) == 1 and any(
-            p.size != o.size and p.color != o.color for p in same
-        ):
+        same = [p for p in scene.objects if p.size == o.size]
+        other = [p for p in scene.objects if p.size != o.size and p.color != o.color]
+        if len(same) == 1 and other:
             cands.append(o)
     if not cands:
         return None
     o = rng.choice(cands)
     choices = _choices(rng, o.color, list(COLORS), 4) if mc else None
-    q = f"What color is the {o.size} {o.shape}?"
     step = T_LARGE.format(size=o.size, shape=o.shape, color=o.color)
-    return Question("size_color", q, choices, o.color, [step], [SIZE, COLOR])
+    return _q("size_color", {"size": o.size}, choices, o.color, [step], [SIZE, COLOR])
+
+
+def _vertical(o: Obj, other: Obj) -> str | None:
+    """'above'/'below' when the boxes do not overlap vertically, else None (ambiguous)."""
+    if o.box[3] < other.box[1]:
+        return "above"
+    if o.box[1] > other.box[3]:
+        return "below"
+    return None
+
+
+def _make_vertical(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+    if len(scene) != 2:
+        return None
+    a, b = scene.objects
+    if a.name() == b.name():
+        return None
+    o, other = (a, b) if rng.random() < 0.5 else (b, a)
+    pos = _vertical(o, other)
+    if pos is None:
+        return None
+    choices = _choices(rng, pos, ["above", "below"], 2) if mc else None
+    step = T_VERTICAL.format(color=o.color, shape=o.shape, pos=pos)
+    return _q("vertical", {"color": o.color, "shape": o.shape}, choices, pos, [step], [VERTICAL])
+
+
+def _make_same(attr: str) -> Maker:
+    def make(scene: Scene, rng: random.Random, mc: bool) -> Question | None:
+        if len(scene) != 2:
+            return None
+        a, b = (getattr(o, attr) for o in scene.objects)
+        yn = "yes" if a == b else "no"
+        choices = _choices(rng, yn, ["yes", "no"], 2) if mc else None
+        tpl = T_PAIR_COLOR if attr == "color" else T_PAIR_SHAPE
+        fam, skill = ("same_color", COLOR_CMP) if attr == "color" else ("same_shape", SHAPE_CMP)
+        return _q(fam, {}, choices, yn, [tpl.format(a=a, b=b), T_SO_SAME.format(yn=yn)], [skill])
+
+    return make
 
 
 FAMILIES: dict[str, Family] = {
@@ -279,17 +388,38 @@ FAMILIES: dict[str, Family] = {
         Family("side_count", SIDE, (SIDE, COUNT), _make_side_count, "both"),
         Family("side_color", SIDE, (SIDE, COLOR), _make_side_color, "both"),
         Family("size_color", SIZE, (SIZE, COLOR), _make_size_color, "both"),
+        Family("vertical", VERTICAL, (VERTICAL,), _make_vertical, "both"),
+        Family("same_color", COLOR_CMP, (COLOR_CMP,), _make_same("color"), "both"),
+        Family("same_shape", SHAPE_CMP, (SHAPE_CMP,), _make_same("shape"), "both"),
     )
 }
 
-# The base student never sees these as questions (only through captions); target tasks probe them.
-GAP_FAMILIES: tuple[str, ...] = ("side", "size", "side_count", "side_color", "size_color")
+# The base student is asked these in pre-training (and sees every object's side and size in captions only).
 BASE_FAMILIES: tuple[str, ...] = ("color", "shape", "count", "count_color", "count_shape")
+# Never asked in pre-training; the target tasks probe them. The base perceives what they ask about (captions).
+GAP_FAMILIES: tuple[str, ...] = ("side", "size", "side_count", "side_color", "size_color")
+# In the pool only: skills no target task needs (retrieval must not be fooled by them).
+DISTRACTOR_FAMILIES: tuple[str, ...] = ("vertical", "same_color", "same_shape")
 
 
-def ask(family: str, scene: Scene, rng: random.Random, mc: bool) -> Question | None:
-    """A question of `family` about `scene`, or None when the scene does not support it."""
-    return FAMILIES[family].make(scene, rng, mc)
+def ask(
+    family: str, scene: Scene, rng: random.Random, mc: bool, wordings: tuple[str, ...] | None = None
+) -> Question | None:
+    """A question of `family` about `scene`, or None when the scene does not support it.
+
+    `wordings` None: one of the family's generic phrasings, drawn from `rng`; else one of the given templates
+    (a target task's own wording).
+    """
+    q = FAMILIES[family].make(scene, rng, mc)
+    if q is None:
+        return None
+    templates = wordings or GENERIC_WORDINGS[family]
+    text = (
+        templates[rng.randrange(len(templates))].format(**q.slots)
+        if len(templates) > 1
+        else (templates[0].format(**q.slots))
+    )
+    return Question(q.family, text, q.choices, q.answer, q.steps, q.skills, q.slots)
 
 
 # ---------------------------------------------------------------- captions (distractors)
@@ -308,28 +438,47 @@ def caption(scene: Scene) -> str:
 _C = "|".join(COLORS)
 _S = "|".join(SHAPES)
 _Z = "|".join(SIZES)
-_QUESTION_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("color", re.compile(rf"^What color is the ({_S})\?$")),
-    ("shape", re.compile(rf"^What shape is the ({_C}) object\?$")),
-    ("count", re.compile(r"^How many objects are there\?$")),
-    ("size", re.compile(rf"^Is the ({_C}) ({_S}) small or large\?$")),
-    ("side", re.compile(rf"^Is the ({_C}) ({_S}) on the left or the right\?$")),
-    ("count_color", re.compile(rf"^How many ({_C}) objects are there\?$")),
-    ("count_shape", re.compile(rf"^How many ({_S})s are there\?$")),
-    ("side_count", re.compile(r"^How many objects are on the (left|right)\?$")),
-    ("side_color", re.compile(rf"^What color is the ({_S}) on the (left|right)\?$")),
-    ("size_color", re.compile(rf"^What color is the ({_Z}) ({_S})\?$")),
-    ("caption", re.compile(r"^Describe the image\.$")),
-]
+_SLOT_RE = {"color": _C, "shape": _S, "size": _Z, "side": "left|right"}
+
+
+def wording_pattern(template: str) -> re.Pattern[str]:
+    """A template such as 'What color is the {shape}?' as a regex that matches its questions exactly."""
+    parts = re.split(r"\{(\w+)\}", template)
+    rx = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_SLOT_RE[part]})" for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{rx}$")
+
+
+@functools.lru_cache(maxsize=1)
+def _question_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Every wording the world uses: the generic ones, then each target task's own (a reader of questions, such
+    as the reference teacher, understands both, as a strong LMM would)."""
+    from edtune.world.tasks import TASKS  # tasks import this module: read them at call time
+
+    pats = [(fam, wording_pattern(t)) for fam, ts in GENERIC_WORDINGS.items() for t in ts]
+    for spec in TASKS.values():
+        for fam, ts in spec.wordings.items():
+            pats += [(fam, wording_pattern(t)) for t in ts]
+    pats.append(("caption", re.compile(r"^Describe the image\.$")))
+    return tuple(pats)
 
 
 def family_of_question(text: str) -> str | None:
     """The family of a question (its first line; options and instructions after it are ignored)."""
     first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
-    for name, pat in _QUESTION_PATTERNS:
+    for name, pat in _question_patterns():
         if pat.match(first):
             return name
     return None
+
+
+def is_generic_wording(text: str) -> bool:
+    """Does a question (first line) use one of the pool's generic wordings? Target tasks never do."""
+    first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
+    return first == CAPTION_QUESTION or any(
+        wording_pattern(t).match(first) for ts in GENERIC_WORDINGS.values() for t in ts
+    )
 
 
 def skills_of_family(family: str) -> list[str]:
@@ -366,6 +515,14 @@ _STEP_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("none_side", re.compile(r"^Nothing is on the (?P<side>left|right)\.?$"), SIDE),
     ("so_count", re.compile(r"^So there are (?P<n>\d+)\.?$"), COUNT),
     ("size_color", re.compile(rf"^The (?P<size>{_Z}) (?P<shape>{_S}) is (?P<color>{_C})\.?$"), SIZE),
+    (
+        "vertical",
+        re.compile(rf"^The (?P<color>{_C}) (?P<shape>{_S}) is (?P<pos>above|below) the other object\.?$"),
+        VERTICAL,
+    ),
+    ("pair_color", re.compile(rf"^The objects are (?P<a>{_C}) and (?P<b>{_C})\.?$"), COLOR_CMP),
+    ("pair_shape", re.compile(rf"^The objects are an? (?P<a>{_S}) and an? (?P<b>{_S})\.?$"), SHAPE_CMP),
+    ("so_same", re.compile(r"^So the answer is (?P<yn>yes|no)\.?$"), COLOR_CMP),
 ]
 _IMPLIES = {
     "color": "color",
@@ -374,6 +531,8 @@ _IMPLIES = {
     "size": "size",
     "so_count": "n",
     "size_color": "color",
+    "vertical": "pos",
+    "so_same": "yn",
 }
 
 
@@ -474,6 +633,23 @@ def check_step(claim: Claim, scene: Scene) -> Verdict:
                 False, COLOR, f"the {s['size']} {s['shape']} is {sized[0].color}, not {s['color']}"
             )
         return Verdict(False, SIZE, f"there is no {s['size']} {s['shape']}")
+    if t == "vertical":
+        match = [o for o in objs if o.color == s["color"] and o.shape == s["shape"]]
+        if not match:
+            return _missing(objs, s["color"], s["shape"], side=None)
+        others = [o for o in objs if o is not match[0]]
+        pos = _vertical(match[0], others[0]) if others else None
+        if pos == s["pos"]:
+            return Verdict(True, VERTICAL, "")
+        return Verdict(False, VERTICAL, f"the {s['color']} {s['shape']} is not {s['pos']} the other object")
+    if t in ("pair_color", "pair_shape"):
+        attr, skill = ("color", COLOR_CMP) if t == "pair_color" else ("shape", SHAPE_CMP)
+        if sorted([s["a"], s["b"]]) == _mark(list(objs), attr):
+            return Verdict(True, skill, "")
+        base = COLOR if attr == "color" else SHAPE
+        return Verdict(False, base, f"the objects are {' and '.join(_mark(list(objs), attr))}")
+    if t == "so_same":
+        return Verdict(True, COLOR_CMP, "")  # checked against the previous step by `check_steps`
     return Verdict(False, COLOR, "unrecognised claim")
 
 
@@ -501,6 +677,7 @@ def check_steps(
     """
     fam_skill = FAMILIES[family].skill if family in FAMILIES else COLOR
     last_items: int | None = None
+    last_pair: tuple[str, str] | None = None
     for i, step in enumerate(steps, start=1):
         claim = parse_step(step, family)
         if claim is None:
@@ -508,9 +685,18 @@ def check_steps(
         v = check_step(claim, scene)
         if claim.template == "so_count" and last_items is not None and int(claim.slots["n"]) != last_items:
             v = Verdict(False, COUNT, f"the previous step lists {last_items} objects, not {claim.slots['n']}")
+        if claim.template == "so_same" and last_pair is not None:
+            same = "yes" if last_pair[0] == last_pair[1] else "no"
+            if claim.slots["yn"] != same:
+                v = Verdict(
+                    False,
+                    fam_skill,
+                    f"the previous step names {' and '.join(last_pair)}: the answer is {same}",
+                )
         if not v.ok:
             return i, v
         last_items = len(_split_items(claim.slots["items"])) if "items" in claim.slots else None
+        last_pair = (claim.slots["a"], claim.slots["b"]) if "a" in claim.slots else None
         if claim.template.startswith("none_"):
             last_items = 0
     return None, None

@@ -22,9 +22,9 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
-from edtune.world.families import BASE_FAMILIES, GAP_FAMILIES
+from edtune.world.families import BASE_FAMILIES, DISTRACTOR_FAMILIES, GAP_FAMILIES
 from edtune.world.pool import iter_pool
-from edtune.world.scenes import render_png
+from edtune.world.scenes import WORLD_VERSION, render_png
 from edtune.world.tasks import DEMO_TASK, TASKS, iter_task, task_card
 
 
@@ -38,6 +38,7 @@ class TaskSummary(BaseModel):
 
 
 class WorldSummary(BaseModel):
+    world_version: str = WORLD_VERSION
     out_dir: str
     seed: int
     pool: str
@@ -48,6 +49,7 @@ class WorldSummary(BaseModel):
     demo_task: str
     gap_families: list[str]
     base_families: list[str]
+    distractor_families: list[str] = list(DISTRACTOR_FAMILIES)
     seconds: float = 0.0
 
 

@@ -17,10 +17,29 @@ from pydantic import BaseModel
 
 from edtune.schemas import SupportSample, Turn
 from edtune.student.prompt import format_question, format_reasoning
-from edtune.world.families import CAPTION_QUESTION, FAMILIES, ask, caption, skills_of_family
+from edtune.world.families import CAPTION_QUESTION, ask, caption, skills_of_family
 from edtune.world.scenes import Scene, make_scene
 
 CAPTION_SHARE = 0.12
+# Relative weights of the families a (non-caption) turn asks. Each target task's gap skill stays <= 5% of the pool
+# (measured by tests/world: side ~4%, size ~4% of conversations), as a skill is a small share of a real generic
+# pool; the distractor families (vertical, same_color, same_shape) are skills no task needs.
+FAMILY_WEIGHTS: dict[str, float] = {
+    "color": 12.0,
+    "shape": 12.0,
+    "count": 8.0,
+    "count_color": 8.0,
+    "count_shape": 8.0,
+    "vertical": 40.0,
+    "same_color": 8.0,
+    "same_shape": 8.0,
+    "side": 1.1,
+    "side_color": 2.0,
+    "side_count": 0.6,
+    "size": 1.3,
+    "size_color": 6.0,
+}
+SCENE_SIZES = (0.45, 0.55)  # weights of 1 and 2 objects per pool scene
 MULTI_TURN_SHARE = 0.2
 RATIONALE_SHARE = 0.6
 MC_SHARE = 0.5
@@ -47,7 +66,7 @@ class SceneGroup:
 
 def _qa(rng: random.Random, scene: Scene, family: str | None = None) -> tuple[str, str, str, bool] | None:
     """(family, human text, gpt text, rationale?) or None when the scene does not support the family."""
-    fam = family or rng.choice(list(FAMILIES))
+    fam = family or rng.choices(list(FAMILY_WEIGHTS), weights=list(FAMILY_WEIGHTS.values()))[0]
     if fam == "caption":
         return "caption", format_question(CAPTION_QUESTION, reasoning=False), caption(scene), False
     q = ask(fam, scene, rng, mc=rng.random() < MC_SHARE)
@@ -80,7 +99,7 @@ def iter_pool(seed: int, size: int, id_prefix: str = "pool") -> Iterator[SceneGr
     made = 0
     scene_no = 0
     while made < size:
-        scene = make_scene(rng)
+        scene = make_scene(rng, rng.choices((1, 2), weights=SCENE_SIZES)[0])
         image = f"images/{id_prefix}-{scene_no:07d}.png"
         scene_no += 1
         samples = []

@@ -28,17 +28,12 @@ __all__ = [
 
 CAPTION_SHARE = 0.25  # FACTS: captions 1:1:1:1 with colour, shape and count lift shape naming
 MC_SHARE = 0.5  # half of the questions are asked with options, as target tasks mostly are
-# Weights of 1..6 objects per pre-training scene (a study knob; the shipped base uses the uniform default).
-# Measured: 2,400 steps with (4,3,2,1,.5,.5) or 1-3 objects did NOT make the student read colour/shape from the
-# image (1-object colour stays at chance), so scene size is not what blocks the base (docs/student.md).
-SCENE_SIZE_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+# Weights of 1 and 2 objects per pre-training scene. Two-object scenes are where a question must pick one object
+# out ("the red circle"): the slow skill (docs/student.md), so they get the larger share.
+SCENE_SIZE_WEIGHTS: tuple[float, ...] = (0.35, 0.65)
 
 
-def _scene_size(rng: random.Random, weights: tuple[float, ...]) -> int | None:
-    """None for the default (uniform) weights: `make_scene` then draws 1..6 itself, so the stream (and the
-    shipped base student's recorded command) stays byte-for-byte what it was."""
-    if tuple(weights) == SCENE_SIZE_WEIGHTS:
-        return None
+def _scene_size(rng: random.Random, weights: tuple[float, ...]) -> int:
     return rng.choices(range(1, len(weights) + 1), weights=weights)[0]
 
 

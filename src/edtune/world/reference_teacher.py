@@ -19,6 +19,7 @@ Jobs:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import math
@@ -39,12 +40,14 @@ from edtune.world.families import (
     COLOR,
     FAMILIES,
     SKILL_DESCRIPTIONS,
+    canonical_skill,
     check_step,
     check_steps,
     family_of_question,
     parse_step,
     skills_of_family,
 )
+from edtune.world.noise import NOISE_PROFILES, NoiseProfile
 from edtune.world.scenes import Scene, recover_scene
 
 log = logging.getLogger(__name__)
@@ -107,16 +110,28 @@ def _implied_option(step: str, options: list[str], family: str | None) -> int | 
     return hits[0] if len(hits) == 1 else None
 
 
-def answer_switch_distribution(req: prompts.AnswerSwitchRequest) -> list[float]:
-    """The probability of each option after reading the hint and the steps."""
+EXACT = NOISE_PROFILES["exact"]
+
+
+def _key(req: Any) -> str:
+    """What a noise draw depends on: the request's whole content (so equal requests get equal replies)."""
+    return hashlib.sha256(req.model_dump_json().encode()).hexdigest()
+
+
+def answer_switch_distribution(req: prompts.AnswerSwitchRequest, noise: NoiseProfile = EXACT) -> list[float]:
+    """The probability of each option after reading the hint and the steps (a noisy teacher overlooks what a
+    step implies with probability `noise.switch_miss`)."""
     n = len(req.options)
     hint = LETTERS.index(req.hint_letter) if req.hint_letter in LETTERS[:n] else 0
     prior = min(max(req.hint_prob, 0.0), 1.0)
     p = [(1 - prior) / (n - 1)] * n
     p[hint] = prior
     family = _family(req.question)
-    for step in req.steps:
+    key = _key(req) if noise.switch_miss else ""
+    for i, step in enumerate(req.steps):
         k = _implied_option(step, req.options, family)
+        if k is not None and noise.switch_miss and noise.draw("switch", key, i) < noise.switch_miss:
+            k = None
         if k is not None:
             p = [(1 - STEP_WEIGHT) * v for v in p]
             p[k] += STEP_WEIGHT
@@ -135,7 +150,26 @@ def _answer_text(answer: str | None, options: list[str] | None) -> str | None:
     return a
 
 
-def judge(req: prompts.JudgeRequest) -> MistakeReply:
+def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT) -> MistakeReply:
+    """The judge's reply: exact (`_judge_exact`), then the profile's errors on the step and the skill."""
+    reply = _judge_exact(req)
+    key = _key(req)
+    n = len(req.steps)
+    step = reply.erroneous_step
+    if step <= n and noise.step_error and noise.draw("step", key) < noise.step_error:
+        others = [k for k in range(1, n + 2) if k != step]  # n + 1: "no wrong step" (a miss)
+        step = others[int(noise.draw("step-pick", key) * len(others))]
+    skills = [_skill(_noisy_skill(m.name, noise, key, i)) for i, m in enumerate(reply.missing_skills)]
+    return MistakeReply(erroneous_step=step, explanation=reply.explanation, missing_skills=skills)
+
+
+def _noisy_skill(name: str, noise: NoiseProfile, key: str, i: int = 0) -> str:
+    if noise.skill_error and noise.draw("skill", key, i) < noise.skill_error:
+        name = noise.wrong_skill(name, key, i)
+    return noise.phrase(name, key, i)
+
+
+def _judge_exact(req: prompts.JudgeRequest) -> MistakeReply:
     family = _family(req.question)
     scene = _scene_of(req.image_url)
     skill = _family_skill(family)
@@ -181,10 +215,11 @@ def judge(req: prompts.JudgeRequest) -> MistakeReply:
 
 
 def _skill(name: str) -> MissingSkill:
-    return MissingSkill(name=name, description=SKILL_DESCRIPTIONS.get(name, ""))
+    canonical = canonical_skill(name) or name
+    return MissingSkill(name=name, description=SKILL_DESCRIPTIONS.get(canonical, ""))
 
 
-def skill_of(req: prompts.SkillRequest) -> prompts.SkillReply:
+def skill_of(req: prompts.SkillRequest, noise: NoiseProfile = EXACT) -> prompts.SkillReply:
     family = _family(req.question)
     name = _family_skill(family)
     if 0 < req.erroneous_step <= len(req.steps):
@@ -196,10 +231,13 @@ def skill_of(req: prompts.SkillRequest) -> prompts.SkillReply:
                 verdict = check_step(claim, scene)
                 if not verdict.ok:
                     name = verdict.skill
-    return prompts.SkillReply(name=name, description=SKILL_DESCRIPTIONS.get(name, ""))
+    description = SKILL_DESCRIPTIONS.get(name, "")
+    return prompts.SkillReply(name=_noisy_skill(name, noise, _key(req)), description=description)
 
 
-def tag(req: prompts.TagRequest) -> prompts.TagReply:
+def tag(req: prompts.TagRequest, noise: NoiseProfile = EXACT) -> prompts.TagReply:
+    """The skills a support conversation exercises; a noisy teacher leaves some out, adds a wrong one, and
+    paraphrases skill names."""
     skills: list[str] = []
     for who, value in req.turns:
         if who != "human":
@@ -207,7 +245,15 @@ def tag(req: prompts.TagRequest) -> prompts.TagReply:
         fam = family_of_question(value)
         if fam is not None:
             skills += [s for s in skills_of_family(fam) if s not in skills]
-    return prompts.TagReply(skills=(skills or ["visual question answering"])[:5])
+    key = _key(req) if (noise.tag_miss or noise.tag_wrong or noise.paraphrase) else ""
+    if noise.tag_miss:
+        skills = [s for i, s in enumerate(skills) if noise.draw("tag-miss", key, i) >= noise.tag_miss]
+    if noise.tag_wrong and noise.draw("tag-wrong", key) < noise.tag_wrong:
+        wrong = noise.wrong_skill(skills[0] if skills else "", key, "tag")
+        if wrong not in skills:
+            skills.append(wrong)
+    named = [noise.phrase(s, key, "tag", i) for i, s in enumerate(skills)]
+    return prompts.TagReply(skills=(named or ["visual question answering"])[:5])
 
 
 # ---------------------------------------------------------------- structured output
@@ -320,8 +366,9 @@ class ReferenceTeacherServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # the default 5 drops connections when a client runs 16+ requests at once
 
-    def __init__(self, address: tuple[str, int], delay_s: float = 0.0) -> None:
+    def __init__(self, address: tuple[str, int], delay_s: float = 0.0, noise: NoiseProfile = EXACT) -> None:
         super().__init__(address, _Handler)
+        self.noise = noise
         self.request_counts: Counter[str] = Counter()
         self.delay_s = delay_s
         self._lock = threading.Lock()
@@ -356,7 +403,7 @@ class ReferenceTeacherServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def complete(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def complete(body: dict[str, Any], noise: NoiseProfile = EXACT) -> tuple[str, dict[str, Any]]:
     """Answer one chat-completion request body: (kind, OpenAI chat.completion object). Raises RequestError."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
@@ -382,7 +429,7 @@ def complete(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
         if kind == "answer-switch":
             req = prompts.parse_answer_switch(messages)
-            dist = answer_switch_distribution(req)
+            dist = answer_switch_distribution(req, noise)
             letters = list(LETTERS[: len(dist)])
             order = sorted(range(len(dist)), key=lambda i: (-dist[i], i))
             content = letters[order[0]]
@@ -403,11 +450,11 @@ def complete(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 }
             reply: Any = None
         elif kind == "judge":
-            reply = judge(prompts.parse_judge(messages)).model_dump(mode="json")
+            reply = judge(prompts.parse_judge(messages), noise).model_dump(mode="json")
         elif kind == "skill":
-            reply = skill_of(prompts.parse_skill(messages)).model_dump(mode="json")
+            reply = skill_of(prompts.parse_skill(messages), noise).model_dump(mode="json")
         elif kind == "tag":
-            reply = tag(prompts.parse_tag(messages)).model_dump(mode="json")
+            reply = tag(prompts.parse_tag(messages), noise).model_dump(mode="json")
         else:
             raise RequestError(400, f"unknown request kind {kind!r}", "messages")
     except ValueError as exc:  # pydantic ValidationError is a ValueError too
@@ -526,7 +573,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(400, f"request body is not JSON: {exc}") from None
             if not isinstance(body, dict):
                 raise RequestError(400, "request body must be a JSON object")
-            kind, completion = complete(body)
+            kind, completion = complete(body, self.server.noise)
         except RequestError as err:
             if not consumed:  # an unread body would be parsed as the next request
                 self.close_connection = True
@@ -544,10 +591,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def start_reference_teacher(
-    host: str = "127.0.0.1", port: int = 0, *, delay_s: float = 0.0
+    host: str = "127.0.0.1", port: int = 0, *, delay_s: float = 0.0, noise: NoiseProfile = EXACT
 ) -> tuple[ReferenceTeacherServer, str]:
-    """Serve in a background thread; returns (server, base URL). Call `server.shutdown()` to stop."""
-    server = ReferenceTeacherServer((host, port), delay_s=delay_s)
+    """Serve in a background thread; returns (server, base URL). Call `server.shutdown()` to stop.
+
+    `noise` defaults to the exact profile (tests); `edtune demo` passes the realistic one."""
+    server = ReferenceTeacherServer((host, port), delay_s=delay_s, noise=noise)
     thread = threading.Thread(target=server.serve_forever, name="reference-teacher", daemon=True)
     server._thread = thread
     thread.start()
@@ -566,10 +615,15 @@ def running_reference_teacher(
         server.shutdown()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, *, delay_s: float = 0.0) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8080, *, delay_s: float = 0.0, noise: NoiseProfile = EXACT
+) -> None:
     """Serve in the foreground until interrupted (what `edtune teacher serve-reference` runs)."""
-    server = ReferenceTeacherServer((host, port), delay_s=delay_s)
-    print(f"reference teacher listening on {server.url}", flush=True)
+    server = ReferenceTeacherServer((host, port), delay_s=delay_s, noise=noise)
+    print(
+        f"reference teacher listening on {server.url} (noise profile {noise.name}, seed {noise.seed})",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -6,8 +6,13 @@ the 4-connected components of each colour (objects never touch), their colour is
 the bounding-box side, and their shape the fraction of the bounding box they fill (square ~1, circle ~0.79,
 triangle ~0.5). The reference teacher uses `recover_scene` on the image it receives, never the generator's scene.
 
-Geometry is defined on a 112 px canvas (what the tiny CPU student sees: 16 image tokens). Every object lies
-entirely in the left or the right half (with a gap to the midline), so "left"/"right" is never ambiguous.
+Geometry is defined on a 112 px canvas (what the tiny CPU student sees: 16 image tokens of 28 px). Every object
+lies entirely in the left or the right half (with a gap to the midline), so "left"/"right" is never ambiguous.
+
+Sizes and scene sizes were chosen by measurement (docs/student.md, FACTS "Object size decides whether the tiny
+student sees"): objects of 14/26 px are never read by the tiny student, objects of 36-50 px are read within a few
+hundred steps; and picking one object out of several ("the red circle") is the slow skill, learnable in the
+pre-training budget with at most two objects per scene.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "orange": (250, 130, 20),
 }
 SHAPES = ("circle", "square", "triangle")
-SIZES: dict[str, int] = {"small": 14, "large": 26}  # bounding-box side in px on the 112 canvas
-MAX_OBJECTS = 6
+# World version: bump whenever scenes, families, wordings, tasks or the pool mix change (written into every
+# generated world.json, task card and study result, so results from different worlds are never mixed).
+WORLD_VERSION = "2"
+SIZES: dict[str, int] = {"small": 36, "large": 50}  # bounding-box side in px on the 112 canvas
+MAX_OBJECTS = 2
 _MARGIN = 2  # to the image border
 _GAP = 3  # between objects' bounding boxes
 _MID_GAP = 2  # between an object and the vertical midline

@@ -12,16 +12,30 @@ from dataclasses import dataclass
 
 from edtune.schemas import TaskSample
 from edtune.world.families import FAMILIES, GAP_FAMILIES, SKILL_DESCRIPTIONS, ask
-from edtune.world.scenes import MAX_OBJECTS, Scene, make_scene
+from edtune.world.scenes import WORLD_VERSION, Scene, make_scene
 
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A target task: a weighted mix of families, asked in the task's OWN wording (never the pool's).
+
+    `wordings` maps each family to the task's templates; `scene_sizes` weighs scenes of 1..MAX_OBJECTS objects
+    (tasks whose question picks one object out of several hold two). `kind` says what the task is for in the
+    study: "disguised" tasks read like a skill the base has while their gap is another; "control" tasks read like
+    their gap (similar-question selection should do as well there).
+    """
+
     name: str
     description: str
     families: tuple[tuple[str, float], ...]  # (family, weight)
     mc: bool
-    max_objects: int = MAX_OBJECTS  # scenes of 1..max_objects objects (the pool always has 1..MAX_OBJECTS)
+    wordings: dict[str, tuple[str, ...]]
+    scene_sizes: tuple[float, ...] = (1.0, 1.0)
+    kind: str = "disguised"
+
+    @property
+    def max_objects(self) -> int:
+        return len(self.scene_sizes)
 
     @property
     def answer_type(self) -> str:
@@ -44,33 +58,54 @@ class TaskSpec:
     def gap_families(self) -> list[str]:
         return [f for f, _ in self.families if f in GAP_FAMILIES]
 
+    @property
+    def gap_skill(self) -> str:
+        """The skill the base student lacks for this task (the canonical skill of its first gap family)."""
+        return FAMILIES[self.gap_families[0]].skill
+
 
 TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in (
         TaskSpec(
             "left-right",
-            "Is an object on the left or the right of the image? (the demo task: one gap skill)",
+            "Which half of the picture an object is in (control: reads like its gap, left/right).",
             (("side", 1.0),),
             mc=True,
+            wordings={"side": ("Which half of the picture holds the {color} {shape}?",)},
+            kind="control",
         ),
         TaskSpec(
             "color-by-side",
-            "Name the colour of an object picked out by its side, plus plain colour questions.",
-            (("side_color", 0.7), ("color", 0.3)),
+            "The colour of the shape in one half of the picture (reads like colour; the gap is left/right).",
+            (("side_color", 1.0),),
             mc=True,
-        ),
-        TaskSpec(
-            "size-check",
-            "Tell small from large objects and name the colour of an object picked out by its size.",
-            (("size", 0.6), ("size_color", 0.4)),
-            mc=True,
+            wordings={"side_color": ("Which colour is the shape in the {side} half of the picture?",)},
+            scene_sizes=(0.0, 1.0),
         ),
         TaskSpec(
             "count-by-side",
-            "Count the objects on one side of the image, or of one colour (short numeric answers).",
-            (("side_count", 0.7), ("count_color", 0.3)),
+            "How many shapes one half of the picture holds (reads like counting; the gap is left/right).",
+            (("side_count", 1.0),),
             mc=False,
+            wordings={"side_count": ("In the {side} half of the picture, how many shapes can you see?",)},
+            scene_sizes=(0.3, 1.0),
+        ),
+        TaskSpec(
+            "size-check",
+            "Whether a shape is drawn big or little (control: reads like its gap, size).",
+            (("size", 1.0),),
+            mc=True,
+            wordings={"size": ("How big is the {color} {shape} drawn in this picture?",)},
+            kind="control",
+        ),
+        TaskSpec(
+            "color-by-size",
+            "The colour of the bigger or smaller of two shapes (reads like colour; the gap is size).",
+            (("size_color", 1.0),),
+            mc=True,
+            wordings={"size_color": ("Of the two shapes, which colour is the {size} one?",)},
+            scene_sizes=(0.0, 1.0),
         ),
     )
 }
@@ -88,8 +123,9 @@ def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[T
     i = 0
     while i < n:
         fam = _pick(rng, spec.families)
-        scene = make_scene(rng, rng.randint(1, spec.max_objects))  # same draws as make_scene(rng) at 6
-        q = ask(fam, scene, rng, mc=spec.mc)
+        n_obj = rng.choices(range(1, spec.max_objects + 1), weights=spec.scene_sizes)[0]
+        scene = make_scene(rng, n_obj)
+        q = ask(fam, scene, rng, mc=spec.mc, wordings=spec.wordings.get(fam))
         if q is None:
             continue
         sid = f"{spec.name}-{split}-{i:05d}"
@@ -118,4 +154,8 @@ def task_card(spec: TaskSpec, n_val: int, n_test: int) -> dict[str, object]:
         "gap_families": spec.gap_families,
         "splits": {"val": n_val, "test": n_test},
         "max_objects": spec.max_objects,
+        "kind": spec.kind,
+        "gap_skill": spec.gap_skill,
+        "wordings": {f: list(ts) for f, ts in spec.wordings.items()},
+        "world_version": WORLD_VERSION,
     }
