@@ -200,7 +200,12 @@ class StudyPaths(BaseModel):
     cache: str
     milvus: str
     base: str
-    teacher_url: str
+    teacher_url: str  # noise seed 0: tags the pool once for the whole study
+    teacher_urls: dict[int, str] = {}  # per study seed: the teacher whose noise that seed draws
+    noise: str = "realistic"
+
+    def teacher_for(self, seed: int) -> str:
+        return self.teacher_urls.get(seed, self.teacher_url)
 
 
 def code_stamp() -> str:
@@ -230,9 +235,14 @@ def study(
     test_size: int,
     world_seed: int = 0,
     log: Callable = print,
+    noise: str = "realistic",
+    seeds: Sequence[int] = (0,),
 ) -> Iterator[StudyPaths]:
-    """Generate the world once, start one reference teacher, annotate and index the pool once (two collections:
-    skill tags and plain text), and yield the paths every run of the study shares."""
+    """Generate the world once, start the reference teachers, annotate and index the pool once (two collections:
+    skill tags and plain text), and yield the paths every run of the study shares.
+
+    One reference teacher per study seed, with that seed's noise (`noise` profile): a seed sets the teacher's
+    errors as well as LoRA init and data order. The pool is tagged once, by the seed-0 teacher."""
     import torch
 
     from edtune.student.base import ensure_base_student
@@ -248,6 +258,7 @@ def study(
         "test_size": test_size,
         "seed": world_seed,
         "code": code_stamp(),
+        "noise": noise,
     }
     stamp = workdir / "world.spec.json"
     if not (world / "world.json").exists() or not stamp.exists() or json.loads(stamp.read_text()) != spec:
@@ -265,7 +276,10 @@ def study(
     if not Path(base, "manifest.json").exists():
         shutil.copytree(ensure_base_student(str(cache)), base + ".tmp", dirs_exist_ok=True)
         os.replace(base + ".tmp", base)
-    server, url = start_reference_teacher("127.0.0.1", 0)
+    from edtune.world.noise import get_profile
+
+    servers = {s: start_reference_teacher("127.0.0.1", 0, noise=get_profile(noise, s)) for s in {0, *seeds}}
+    servers[EXACT_TEACHER] = start_reference_teacher("127.0.0.1", 0, noise=get_profile("exact"))
     try:
         paths = StudyPaths(
             workdir=str(workdir),
@@ -273,12 +287,15 @@ def study(
             cache=str(cache),
             milvus=str(workdir / "milvus.db"),
             base=base,
-            teacher_url=url,
+            teacher_url=servers[0][1],
+            teacher_urls={s: url for s, (_, url) in servers.items()},
+            noise=noise,
         )
         _prepare_pool(paths, log)
         yield paths
     finally:
-        server.shutdown()
+        for server, _ in servers.values():
+            server.shutdown()
 
 
 def _prepare_pool(p: StudyPaths, log: Callable) -> None:
@@ -310,13 +327,24 @@ def _prepare_pool(p: StudyPaths, log: Callable) -> None:
     log(f"pool annotated and indexed: {info}")
 
 
-def make_config(p: StudyPaths, task: str, run_id: str, **overrides: Any) -> Any:
+EXACT_TEACHER = -1  # key of the noiseless reference teacher in StudyPaths.teacher_urls
+
+
+def make_config(
+    p: StudyPaths, task: str, run_id: str, *, exact_teacher: bool = False, **overrides: Any
+) -> Any:
     """A RunConfig for one run of the study (built like the demo's); `overrides` use `section__field=value`."""
     from edtune.demo import world_config
 
+    seed = int(overrides.get("seed", 0))
     data: dict[str, Any] = {
         "run_id": run_id,
-        "cache_dir": p.cache,
+        # the teacher-reply cache is keyed by the served model id, which is the same for every noise seed
+        "cache_dir": f"{p.cache}/exact"
+        if exact_teacher
+        else p.cache
+        if seed == 0
+        else f"{p.cache}/seed-{seed}",
         "student": {"torch_threads": 1},
         "teacher": {"concurrency": 8},
         "loop": {"max_rounds": 1, "budget_per_round": 1, "min_gain": -1.0},
@@ -331,7 +359,7 @@ def make_config(p: StudyPaths, task: str, run_id: str, **overrides: Any) -> Any:
         Path(p.workdir),
         Path(p.world),
         p.base,
-        p.teacher_url,
+        p.teacher_urls[EXACT_TEACHER] if exact_teacher else p.teacher_for(seed),
         task,
         milvus_uri=p.milvus,
         collection=SKILL_COLLECTION,

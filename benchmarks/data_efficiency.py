@@ -37,7 +37,10 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "error-hybrid": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 1),
     "error-hybrid-2r": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 2),
     "error-hybrid-3r": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 3),
+    # the same selector diagnosed by the noiseless reference teacher (how much the teacher's noise costs)
+    "error-hybrid-exact": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 1),
 }
+QUICK_SELECTORS = ["none", "random", "similar-questions", "full-pool", "error-hybrid"]
 BUDGET_FREE = ("none", "full-pool")  # one result per seed, shown at every budget
 
 
@@ -58,18 +61,18 @@ class Settings(common.BaseModel):
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from edtune.world.tasks import TASKS
+
     quick = args.quick
-    tasks = args.tasks or (
-        ["left-right"] if quick else ["left-right", "color-by-side", "size-check", "count-by-side"]
-    )
-    fractions = args.budgets or ([0.01, 0.03, 0.1] if quick else [0.01, 0.03, 0.06, 0.1])
-    seeds = list(range(args.seeds if args.seeds else 3))
+    tasks = args.tasks or (["color-by-side", "left-right"] if quick else list(TASKS))
+    fractions = args.budgets or ([0.03] if quick else [0.01, 0.03, 0.1])
+    seeds = list(range(args.seeds if args.seeds else (1 if quick else 3)))
     return Settings(
         tasks=tasks,
         fractions=fractions,
         seeds=seeds,
-        selectors=args.selectors or list(SELECTORS),
-        pool_size=args.pool_size or (2000 if quick else 10000),
+        selectors=args.selectors or (QUICK_SELECTORS if quick else list(SELECTORS)),
+        pool_size=args.pool_size or (4000 if quick else 20000),
         val_size=args.val_size or (100 if quick else 200),
         test_size=args.test_size or (200 if quick else 500),
         epochs=args.epochs,
@@ -87,7 +90,8 @@ def run_one(
     overrides, rounds = SELECTORS[selector]
     run_id = f"{task}-{selector}-b{budget if budget is not None else 'na'}-s{seed}"
     lora = {"lr": s.lora_lr, "batch_size": s.lora_batch, "replay_fraction": s.replay_fraction}
-    cfg = common.make_config(p, task, run_id, seed=seed, lora=lora, **overrides)
+    exact = selector.endswith("-exact")
+    cfg = common.make_config(p, task, run_id, exact_teacher=exact, seed=seed, lora=lora, **overrides)
     if selector == "none":
         return common.drive(p, cfg, rounds=0)
     steps_of = lambda n: common.steps_for(  # noqa: E731
@@ -290,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-size", type=int)
     ap.add_argument("--test-size", type=int)
     ap.add_argument("--epochs", type=float, default=3.0)
+    ap.add_argument("--teacher-noise", default="realistic", help="reference teacher noise profile")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--full-pool-max-steps", type=int)
     ap.add_argument(
@@ -327,7 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         plot(data, common.RESULTS / f"{name}.png")
         return data
 
-    with common.study(workdir, pool_size=s.pool_size, val_size=s.val_size, test_size=s.test_size) as p:
+    with common.study(
+        workdir,
+        pool_size=s.pool_size,
+        val_size=s.val_size,
+        test_size=s.test_size,
+        noise=args.teacher_noise,
+        seeds=s.seeds,
+    ) as p:
         pool_info = common.json.loads((Path(p.workdir) / "pool.done.json").read_text())
         labels = common.load_labels(p)
         plan: list[tuple[str, str, int | None, int]] = []

@@ -23,7 +23,9 @@ from edtune.world.scenes import Scene, render_png
 
 def _post(url: str, body: dict[str, Any]) -> Any:
     req = urllib.request.Request(
-        url + "/v1/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())["choices"][0]["message"]["content"]
