@@ -38,6 +38,7 @@ AREAS = (
     "edtune.skills.cli",
     "edtune.pipeline_cli",
     "edtune.publish.cli",
+    "edtune.serve.cli",  # after publish.cli: it adds `smoke` to the `adapters` group
 )
 
 
