@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--out")
+    ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
     quick = args.quick
     settings = {
@@ -333,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = common.steps_for(
         budget, replay_fraction=settings["replay_fraction"], batch_size=8, epochs=settings["epochs"]
     )
-    prov = common.provenance(["benchmarks.ablations", *(argv if argv is not None else sys.argv[1:])])
+    prov = common.provenance(
+        ["benchmarks.ablations", *(argv if argv is not None else sys.argv[1:])], allow_dirty=args.allow_dirty
+    )
     rows: list[dict[str, Any]] = []
     incomplete = None
     with common.study(

@@ -143,8 +143,15 @@ def fmt(s: Stat | None, pct: bool = True) -> str:
 # ---------------------------------------------------------------- provenance
 
 
-def provenance(argv: Sequence[str]) -> dict[str, Any]:
-    """Versions, git commit, machine and date, recorded in every results file."""
+class DirtyTreeError(SystemExit):
+    """A study refuses to run from uncommitted code (its results could not be traced to a commit)."""
+
+
+def provenance(argv: Sequence[str], *, allow_dirty: bool | None = None) -> dict[str, Any]:
+    """Versions, git commit, `git_dirty`, machine, date and the command, recorded in every results file.
+
+    `allow_dirty` False raises DirtyTreeError (the script exits with its message) when tracked files differ from HEAD; None (bookkeeping
+    callers) only records it. Study scripts pass their `--allow-dirty` flag, which is recorded too."""
     from importlib.metadata import PackageNotFoundError, version
 
     def v(name: str) -> str | None:
@@ -167,6 +174,11 @@ def provenance(argv: Sequence[str]) -> dict[str, Any]:
         )
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
+    if allow_dirty is False and dirty:
+        raise DirtyTreeError(
+            "refusing to run a study from a dirty tree (uncommitted changes to tracked files): commit first, run "
+            "from a clean worktree (git worktree add /tmp/edtune-study HEAD), or pass --allow-dirty (recorded)"
+        )
     gpu = None
     try:
         import torch
@@ -179,6 +191,7 @@ def provenance(argv: Sequence[str]) -> dict[str, Any]:
         "command": "python -m " + " ".join(argv),
         "git_commit": commit,
         "git_dirty": dirty,
+        "allow_dirty": bool(allow_dirty),
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),

@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, help="study workdir (default /tmp/edtune-bench/data-efficiency[-quick])"
     )
     ap.add_argument("--out", help="results name (default data_efficiency[-quick])")
+    ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
     s = settings_from(args)
     name = args.out or ("data_efficiency-quick" if args.quick else "data_efficiency")
@@ -313,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     budgets = common.budgets_for(s.pool_size, s.fractions)
     rows: list[dict[str, Any]] = []
     incomplete = None
-    prov = common.provenance(["benchmarks.data_efficiency", *(argv if argv is not None else sys.argv[1:])])
+    prov = common.provenance(
+        ["benchmarks.data_efficiency", *(argv if argv is not None else sys.argv[1:])],
+        allow_dirty=args.allow_dirty,
+    )
 
     def save() -> dict[str, Any]:
         data = {

@@ -49,7 +49,9 @@ def _traces(n: int, seed: int, img_dir: Path) -> tuple[list[Any], dict[str, Any]
                 id=sid, image=str(img), question=q.question, choices=q.choices, answer=q.answer
             )
             implied = [c.implies for c in (parse_step(x, q.family) for x in steps) if c and c.implies]
-            wrong = next((v for v in reversed(implied) if v != q.answer), None)  # what the broken steps lead to
+            wrong = next(
+                (v for v in reversed(implied) if v != q.answer), None
+            )  # what the broken steps lead to
             if wrong is None:
                 wrong = next((c for c in (q.choices or []) if c != q.answer), "0" if q.answer != "0" else "1")
             traces.append(Trace(sample_id=sid, steps=steps, answer=wrong, correct=False, raw=""))
@@ -152,11 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300, help="injected traces per seed (spread over the tasks)")
     ap.add_argument("--tags", type=int, default=1000, help="pool conversations tagged per seed")
     ap.add_argument("--out", default=str(RESULTS / "teacher_noise.json"))
+    ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
+    prov = provenance(
+        ["benchmarks.teacher_noise", *(argv if argv is not None else sys.argv[1:])],
+        allow_dirty=args.allow_dirty,
+    )
     t0 = time.perf_counter()
     rows = [run(args.profile, s, args.n, args.tags) for s in args.seeds]
     rec = {
-        **provenance(["benchmarks.teacher_noise", *(argv if argv is not None else sys.argv[1:])]),
+        **prov,
         "seeds": args.seeds,
         "wall_s": round(time.perf_counter() - t0, 1),
         "note": "reflects the reference teacher's configured noise, not a real teacher's",
