@@ -421,9 +421,16 @@ class RunOutcome:
     steps: int = 0
     seconds: float = 0.0
     note: str | None = None
+    pick_by_val: bool = False  # early stopping: the round with the best validation accuracy, not the last
 
     @property
     def final_test(self) -> float:
+        if self.pick_by_val:
+            scored = [(v, -r) for r, v in enumerate(self.val_by_round) if v is not None and r > 0]
+            if scored:
+                best = -max(scored)[1]
+                t = self.test_by_round[best]
+                return t if t is not None else self.base_test
         done = [x for x in self.test_by_round if x is not None]
         return done[-1] if done else self.base_test
 
@@ -464,6 +471,7 @@ def drive(
     after_diagnose: Hook | None = None,
     after_retrieve: Hook | None = None,
     test_each_round: bool = False,
+    early_stop: bool = False,
 ) -> RunOutcome:
     """Run `rounds` tuning rounds of `cfg` through the stage functions. Round r may use its own budget and LoRA
     step count (equal TOTAL budget and steps across round counts). Diagnosis runs only for error-driven selection;
@@ -512,9 +520,9 @@ def drive(
         replay += len(rep)
         steps += int(rcfg.lora.max_steps or 0)
         last = r == rounds
-        if error_driven and not last:
+        if (error_driven and not last) or early_stop:
             stages.evaluate(rcfg, r, "val")
-        if last or test_each_round:
+        if last or test_each_round or early_stop:
             stages.evaluate(rcfg, r, "test")
         test_by_round.append(_read_acc(rcfg, r, "test"))
         val_by_round.append(_read_acc(rcfg, r, "val"))
@@ -528,6 +536,7 @@ def drive(
         steps=steps,
         seconds=round(time.perf_counter() - t0, 1),
         note=note,
+        pick_by_val=early_stop,
     )
 
 

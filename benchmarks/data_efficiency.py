@@ -32,6 +32,8 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     ),
     "validation": ({"retrieval__selector": "validation"}, 1),
     "full-pool": ({"retrieval__selector": "all"}, 1),
+    # the full pool, one epoch per round for 3 rounds (the adapter continues), kept at the best validation round
+    "full-pool-es": ({"retrieval__selector": "all"}, 3),
     "error-bm25": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 1),
     "error-dense": ({"retrieval__selector": "error-driven", "retrieval__mode": "dense"}, 1),
     "error-hybrid": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 1),
@@ -41,7 +43,7 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "error-hybrid-exact": ({"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}, 1),
 }
 QUICK_SELECTORS = ["none", "random", "similar-questions", "full-pool", "error-hybrid"]
-BUDGET_FREE = ("none", "full-pool")  # one result per seed, shown at every budget
+BUDGET_FREE = ("none", "full-pool", "full-pool-es")  # one result per seed, shown at every budget
 
 
 class Settings(common.BaseModel):
@@ -72,11 +74,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         fractions=fractions,
         seeds=seeds,
         selectors=args.selectors or (QUICK_SELECTORS if quick else list(SELECTORS)),
-        pool_size=args.pool_size or (4000 if quick else 20000),
+        pool_size=args.pool_size or (2000 if quick else 20000),
         val_size=args.val_size or (100 if quick else 200),
         test_size=args.test_size or (200 if quick else 500),
         epochs=args.epochs,
-        full_pool_max_steps=args.full_pool_max_steps or (150 if quick else 2000),
+        full_pool_max_steps=args.full_pool_max_steps or 0,  # 0: no cap (the same epochs as the others)
         lora_lr=args.lr,
         lora_batch=8,
         replay_fraction=0.2,
@@ -97,9 +99,19 @@ def run_one(
     steps_of = lambda n: common.steps_for(  # noqa: E731
         n, replay_fraction=s.replay_fraction, batch_size=s.lora_batch, epochs=s.epochs
     )
-    if selector == "full-pool":
-        steps = min(steps_of(s.pool_size), s.full_pool_max_steps)
+    if selector == "full-pool":  # the same epochs as every other selector (capped only if asked)
+        steps = min(steps_of(s.pool_size), s.full_pool_max_steps or 10**9)
         return common.drive(p, cfg, rounds=1, budgets_per_round=[s.pool_size], steps_per_round=[steps])
+    if selector == "full-pool-es":
+        epoch = common.split_evenly(min(steps_of(s.pool_size), s.full_pool_max_steps or 10**9), rounds)
+        return common.drive(
+            p,
+            cfg,
+            rounds=rounds,
+            budgets_per_round=[s.pool_size] * rounds,
+            steps_per_round=epoch,
+            early_stop=True,
+        )
     assert budget is not None
     budgets = common.split_evenly(budget, rounds)
     steps = common.split_evenly(steps_of(budget), rounds)
@@ -171,8 +183,10 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Pool {s['pool_size']} samples, validation {s['val_size']}, test {s['test_size']} per task; seeds "
         f"{s['seeds']}; LoRA lr {s['lora_lr']}, batch {s['lora_batch']}, replay {s['replay_fraction']}, "
-        f"{s['epochs']} epochs of the budget (+replay) for every selector; full pool capped at "
-        f"{s['full_pool_max_steps']} steps. Test accuracy (%), mean ± std over seeds.",
+        f"{s['epochs']} epochs of the budget (+replay) for every selector, the full pool included"
+        + (f" (capped at {s['full_pool_max_steps']} steps)" if s["full_pool_max_steps"] else "")
+        + "; `full-pool-es` is the full pool one epoch per round, kept at its best validation round. "
+        "Test accuracy (%), mean ± std over seeds.",
         "",
     ]
     if data.get("incomplete"):

@@ -42,6 +42,6 @@ def ensure_base_student(
             return str(out)
         except ModelError as exc:
             log.warning("cached base student does not verify, rebuilding: %s", exc)
-    log.info("pretraining the base student into %s (%d steps, ~6 min on one core)", out, n)
+    log.info("pretraining the base student into %s (%d steps, ~15-45 min on one core)", out, n)
     pretrain_base(str(out), seed=seed, steps=n)
     return str(out)

@@ -40,7 +40,7 @@ def tiny_cmd(
 def pretrain_cmd(
     out: Annotated[str, typer.Option("--out", help="Output directory of the base student.")],
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (default 2500).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (default 8000).")] = None,
     seconds: Annotated[
         float | None, typer.Option("--seconds", help="Time budget when --steps is not given.")
     ] = None,
