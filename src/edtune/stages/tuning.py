@@ -66,6 +66,7 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
 
     def body() -> dict[str, Any]:
         from edtune.student import load_student
+        from edtune.student.tune_checkpoint import delete_prefix
 
         sel = read_selections(layout.selection(r))
         rep = read_selections(layout.replay(r))
@@ -78,12 +79,23 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r])[:16] / "adapter"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        res = student.tune(samples, str(work), cfg.lora, adapter_in=adapter_in, seed=cfg.seed + r)
+        # Mid-tune checkpoints go to the run's object store: a preempted/killed tune resumes from the last one.
+        ckpt = io.join(layout.round_dir(r), "tune-checkpoints")
+        res = student.tune(
+            samples,
+            str(work),
+            cfg.lora,
+            adapter_in=adapter_in,
+            seed=cfg.seed + r,
+            checkpoint_uri=ckpt,
+            log_uri=io.join(layout.round_dir(r), "tensorboard"),
+        )
         _sweep_temp_files(layout.adapter(r))  # a copy killed midway left temp files; tune is the only writer
         io.copy_dir(str(work), layout.adapter(r))
         shutil.rmtree(work, ignore_errors=True)
         data = res.model_dump(mode="json", exclude={"adapter_dir"})
         io.write_json(layout.tune_summary(r), data)
+        delete_prefix(ckpt)  # the adapter is the result now
         return {k: data[k] for k in data if k != "loss_curve"}
 
     part = {"lora": cfg.lora.model_dump(mode="json"), "student": _student_cfg(cfg), "seed": cfg.seed}

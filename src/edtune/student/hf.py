@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import resource
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,7 @@ from edtune.student.checkpoint import (
     verify_manifest,
 )
 from edtune.student.families import Family, get_family
-from edtune.student.inputs import build_example, collate, fit_image, turns
+from edtune.student.inputs import build_example, fit_image, turns
 from edtune.student.prompt import format_question, parse_reasoning
 from edtune.student.scoring import is_correct
 from edtune.student.types import TuneResult
@@ -37,10 +34,6 @@ from edtune.student.types import TuneResult
 log = logging.getLogger(__name__)
 
 ADAPTER_META = "edtune_adapter.json"
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class HFStudent:
@@ -77,7 +70,7 @@ class HFStudent:
 
     # ------------------------------------------------------------ loading
 
-    def _load_base(self) -> Any:
+    def _load_base(self, *, for_training: bool = False) -> Any:
         import torch
         from transformers import AutoModelForImageTextToText
 
@@ -87,7 +80,7 @@ class HFStudent:
         ):  # off by default; turning it on runs Python shipped with the checkpoint
             log.warning("student.trust_remote_code=true: code from %s may run on load", self.base_dir)
         kw["use_safetensors"] = True
-        if self.device == "cuda":
+        if self.device == "cuda" and not for_training:
             try:
                 import accelerate  # noqa: F401
 
@@ -100,7 +93,7 @@ class HFStudent:
             raise ModelError(
                 f"{self.base_dir}: cannot load the model ({type(exc).__name__}: {exc})"
             ) from None
-        if self.device == "cuda" and "device_map" not in kw:
+        if self.device == "cuda" and "device_map" not in kw and not for_training:
             model.to("cuda")
         torch.manual_seed(0)
         return model
@@ -206,100 +199,39 @@ class HFStudent:
         img = fit_image(load_image(sample.image), self.cfg.image_max_side) if sample.image else None
         return build_example(self.family, self.processor, human, gpt, img)
 
-    def tune(
-        self,
-        samples: Sequence[SupportSample],
-        out_dir: str,
-        lora: LoraConfig,
-        *,
-        adapter_in: str | None = None,
-        seed: int = 0,
-    ) -> TuneResult:
-        """LoRA on the language model only; loss on assistant tokens; continues `adapter_in` if given.
+    def peft_model(self, lora: LoraConfig, adapter_in: str | None, *, for_training: bool) -> Any:
+        """A fresh copy of the base with a trainable LoRA: `adapter_in` continued, or a new one per `lora`.
 
-        Replay mixing is the caller's job (it decides which generic samples to add); this trains on `samples`.
-        Deterministic on CPU for a given seed, samples and config.
+        `for_training` loads the base on CPU without `device_map` (the Trainer places it, one copy per rank);
+        otherwise the base goes where inference would put it (the hand-written loop trains it there).
         """
-        import torch
         from peft import LoraConfig as PeftLoraConfig
         from peft import PeftModel, get_peft_model
 
-        if not samples:
-            raise ModelError("tune: no samples to train on")
-        torch.manual_seed(seed)
-        base = self._load_base()
+        base = self._load_base(for_training=for_training)
         if adapter_in is not None:
             a_dir = resolve_local(adapter_in, Path(self.cache_dir), what="adapter")
             check_adapter(a_dir, self.fingerprint)
             try:
-                model = PeftModel.from_pretrained(base, str(a_dir), is_trainable=True)
+                return PeftModel.from_pretrained(base, str(a_dir), is_trainable=True)
             except Exception as exc:
                 raise ModelError(f"{adapter_in}: adapter does not fit base {self.base_dir} ({exc})") from None
-        else:
-            pcfg = PeftLoraConfig(
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=lora.target_modules,
-                bias="none",
-            )
-            try:
-                model = get_peft_model(base, pcfg)
-            except ValueError as exc:
-                raise ModelError(
-                    f"LoRA target_modules {lora.target_modules!r} matched nothing: {exc}"
-                ) from None
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        n_trainable = sum(p.numel() for p in trainable)
-        per_step = lora.batch_size * lora.grad_accum
-        steps = lora.max_steps or max(1, math.ceil(lora.epochs * len(samples) / per_step))
-        opt = torch.optim.AdamW(trainable, lr=lora.lr, weight_decay=lora.weight_decay)
-        warm = math.ceil(lora.warmup_ratio * steps)
+        pcfg = PeftLoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=lora.target_modules,
+            bias="none",
+        )
+        try:
+            return get_peft_model(base, pcfg)
+        except ValueError as exc:
+            raise ModelError(f"LoRA target_modules {lora.target_modules!r} matched nothing: {exc}") from None
 
-        def lr_at(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            if lora.scheduler == "constant":
-                return 1.0
-            frac = (step - warm) / max(1, steps - warm)
-            return 0.5 * (1 + math.cos(math.pi * frac)) if lora.scheduler == "cosine" else 1.0 - frac
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-        gen = torch.Generator().manual_seed(seed)
-        order: list[int] = []
-        pad_id = self.processor.tokenizer.pad_token_id
-        dev = next(model.parameters()).device
-        model.train()
-        curve: list[float] = []
-        n_seen = n_tokens = 0
-        t0 = time.perf_counter()
-        for _step in range(steps):
-            opt.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for _ in range(lora.grad_accum):
-                idx = []
-                for _ in range(lora.batch_size):
-                    if not order:
-                        order = torch.randperm(len(samples), generator=gen).tolist()
-                    idx.append(order.pop())
-                batch = collate(
-                    [self.example(samples[i]) for i in idx], pad_id, self.family.needs_mm_token_type_ids
-                )
-                batch = {
-                    k: (v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev))
-                    for k, v in batch.items()
-                }
-                loss = model(**batch).loss / lora.grad_accum
-                loss.backward()
-                step_loss += float(loss.detach())
-                n_seen += len(idx)
-                n_tokens += int(batch["attention_mask"].sum())
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
-            curve.append(step_loss)
-        seconds = time.perf_counter() - t0
-        out = Path(out_dir)
+    def save_adapter(
+        self, model: Any, out: Path, lora: LoraConfig, *, steps: int, seed: int, adapter_in: str | None
+    ) -> None:
+        """The PEFT adapter (safetensors only) plus `edtune_adapter.json`, which ties it to this base."""
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out), safe_serialization=True)
         for junk in out.glob("*.bin"):
@@ -308,26 +240,50 @@ class HFStudent:
             "base_fingerprint": self.fingerprint,
             "family": self.family.name,
             "base": str(self.base_dir),
-            "lora": lora.model_dump(),
+            "lora": lora.model_dump(mode="json"),
             "steps": steps,
             "seed": seed,
             "continued_from": adapter_in,
         }
         (out / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n")
-        peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if self.device == "cuda" else None
-        del model, base, opt
-        return TuneResult(
-            steps=steps,
-            loss_curve=curve,
-            final_loss=sum(curve[-5:]) / len(curve[-5:]),
-            samples_per_s=n_seen / seconds if seconds else 0.0,
-            tokens_per_s=n_tokens / seconds if seconds else 0.0,
-            peak_rss_mb=_peak_rss_mb(),
-            peak_gpu_mb=peak_gpu,
-            adapter_dir=str(out),
-            seconds=seconds,
-            samples=n_seen,
-            trainable_params=n_trainable,
+
+    def tune(
+        self,
+        samples: Sequence[SupportSample],
+        out_dir: str,
+        lora: LoraConfig,
+        *,
+        adapter_in: str | None = None,
+        seed: int = 0,
+        checkpoint_uri: str | None = None,
+        log_uri: str | None = None,
+    ) -> TuneResult:
+        """LoRA on the language model only; loss on assistant tokens; continues `adapter_in` if given.
+
+        Runs on `transformers.Trainer` (`edtune.student.train`, launched by `edtune.student.launch`): with `checkpoint_uri` it checkpoints there every
+        `lora.checkpoint_every` steps and on SIGTERM (then raises `TunePreempted`), and a later call with the
+        same job resumes from the last checkpoint to the same adapter; more than one process (one per visible
+        GPU, or `lora.processes`) runs under torchrun. `lora.trainer = "loop"` selects the old hand-written
+        loop (`edtune.student.handloop`, no checkpoints), kept as the baseline. Replay mixing is the caller's
+        job. Deterministic on CPU (one torch thread) for a given seed, samples and config.
+        """
+        if not samples:
+            raise ModelError("tune: no samples to train on")
+        if lora.trainer == "loop":
+            from edtune.student.handloop import tune_loop
+
+            return tune_loop(self, samples, out_dir, lora, adapter_in=adapter_in, seed=seed)
+        from edtune.student.launch import run_tune
+
+        return run_tune(
+            self,
+            samples,
+            out_dir,
+            lora,
+            adapter_in=adapter_in,
+            seed=seed,
+            checkpoint_uri=checkpoint_uri,
+            log_uri=log_uri,
         )
 
 

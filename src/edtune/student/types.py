@@ -25,6 +25,15 @@ class TuneResult(BaseModel):
     seconds: float
     samples: int = 0
     trainable_params: int = 0
+    # Added with the Trainer-based tune (issue 17); defaults keep older tune.json files readable.
+    trainer: str = "loop"  # "transformers.Trainer" or "loop" (the hand-written baseline)
+    lr_curve: list[float] = Field(default_factory=list)  # learning rate used at each step
+    processes: int = 1  # data-parallel processes (torchrun workers)
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    resumed_from_step: int | None = None  # the object-store checkpoint this run continued, if any
+    checkpoints_saved: int = 0
+    tensorboard_uri: str | None = None
 
 
 class EvalSummary(BaseModel):
@@ -53,4 +62,6 @@ class Student(Protocol):
         *,
         adapter_in: str | None = None,
         seed: int = 0,
+        checkpoint_uri: str | None = None,
+        log_uri: str | None = None,
     ) -> TuneResult: ...
