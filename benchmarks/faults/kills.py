@@ -28,7 +28,7 @@ def start_run(config: Path, log_path: Path, tmpdir: Path) -> subprocess.Popen[by
     tmpdir.mkdir(parents=True, exist_ok=True)
     fh = open(log_path, "wb")  # noqa: SIM115 - the child owns it; "wb": an earlier run's log must not count
     return subprocess.Popen(
-        [EDTUNE, "run", "--config", str(config)],
+        [EDTUNE, "-v", "run", "--config", str(config)],  # -v: the stage start/done lines parsed below
         stdout=fh,
         stderr=subprocess.STDOUT,
         env=_child_env(tmpdir),

@@ -7,7 +7,6 @@ unless `--debug` is given.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,12 +53,20 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr (no progress).")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="-v: edtune's INFO log; -vv: library logs too.")
+    ] = 0,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug | info | warning | error (overrides -v/-q).")
+    ] = None,
 ) -> None:
     from edtune import log
 
     _state["debug"] = debug
-    log.setup(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    log.setup(log.level_for(verbose, log_level, debug=debug, quiet=quiet))
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="RunConfig YAML file.")]

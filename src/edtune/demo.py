@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from edtune import io
 from edtune.config import RunConfig, load_config
+from edtune.log import progress
 
 log = logging.getLogger("edtune.demo")
 
@@ -61,6 +62,7 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     yield
     timings[name] = round(time.perf_counter() - t0, 2)
     log.info("demo step=%s seconds=%s", name, timings[name])
+    progress(f"{name:<22}          {timings[name]:7.1f} s")  # one line per step at default verbosity
 
 
 def world_config(

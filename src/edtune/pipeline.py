@@ -369,13 +369,21 @@ def run_local(cfg: RunConfig, pipeline_root: str | Path, *, gpus: int = 0) -> Pi
     t0 = time.perf_counter()
     root = str(repo_root())
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    from edtune.tasklog import task_logs
+
+    run_dir = io.parse(cfg.run_uri)
+    logs = (
+        Path(run_dir.local if run_dir.scheme == "file" else pipeline_root)
+        / "logs"
+        / f"kfp-local-{cfg.run_id}.log"
+    )
     try:
-        with _stdout_to_stderr():  # kfp.local streams task logs to stdout; `--json` owns stdout
+        with task_logs(logs):  # kfp.local streams task logs to stdout: kept in a file, condensed on stderr
             pipeline(**pipeline_arguments(cfg, eval_gpus=gpus, tune_gpus=gpus))
     except EdtuneError:
         raise
     except Exception as exc:  # kfp.local raises RuntimeError naming the failed task
-        raise StageError(f"local pipeline run failed: {exc}") from exc
+        raise StageError(f"local pipeline run failed: {exc} (task logs: {logs})") from exc
     final = _final_summary(cfg)
     return PipelineRun(
         runner="kfp-local",

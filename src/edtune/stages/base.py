@@ -22,10 +22,11 @@ from edtune.config import RunConfig
 from edtune.errors import InputError
 from edtune.io.storage import TMP_SUFFIX
 from edtune.layout import RunLayout
-from edtune.log import kv
+from edtune.log import activity, kv, progress
 
 log = logging.getLogger("edtune.stages")
 Split = Literal["val", "test"]
+_SPINNER_STAGES = ("allocate", "retrieve", "tune")  # no count to show: a spinner with the elapsed time
 
 
 class StageResult(BaseModel):
@@ -74,16 +75,22 @@ def _run(
         done = io.read_json(marker)
         if done.get("key") == key:
             log.info(kv("stage skipped", stage=stage, round=r, reason="outputs exist for these inputs"))
+            progress(f"{stage:<22} round {r}  skipped (outputs exist)")
             return StageResult(
                 stage=stage, round=r, skipped=True, seconds=0.0, summary=done.get("summary", {})
             )
         log.info(kv("stage rerun", stage=stage, round=r, reason="inputs changed"))
     t0 = time.perf_counter()
     log.info(kv("stage start", stage=stage, round=r))
-    summary = body()
+    if stage in _SPINNER_STAGES:  # the others draw their own bar (rich allows one live display at a time)
+        with activity(f"{stage} round {r}"):
+            summary = body()
+    else:
+        summary = body()
     seconds = round(time.perf_counter() - t0, 3)
     io.write_json(marker, {"key": key, "summary": summary, "seconds": seconds, "stage": stage})
     log.info(kv("stage done", stage=stage, round=r, seconds=seconds))
+    progress(f"{stage:<22} round {r}  {seconds:7.1f} s")
     return StageResult(stage=stage, round=r, skipped=False, seconds=seconds, summary=summary)
 
 
