@@ -44,12 +44,13 @@ class Embedder:
     dim = DIM
 
     def __init__(
-        self, *, batch_size: int = 128, device: str = "cpu", threads: int = 1, cache_size: int = 20000
+        self, *, batch_size: int = 128, device: str = "cpu", threads: int = 1, cache_size: int = 100_000
     ) -> None:
         self.batch_size = batch_size
         self.device = device
         self.threads = threads
-        self.cache_size = cache_size  # text -> vector; teacher-tagged pools repeat the same phrases a lot
+        # text -> vector; teacher-tagged pools repeat the same phrases a lot (100K phrases = 150 MB at most)
+        self.cache_size = cache_size
         self._cache: dict[str, Any] = {}
 
     @property

@@ -41,6 +41,8 @@ MAX_LIMIT = 16384  # Milvus's top-k ceiling
 RRF_K = 60
 HNSW_PARAMS = {"M": 16, "efConstruction": 200}
 HNSW_EF = 128
+IVF_NLIST = 1024  # clusters; ~sqrt(rows) at 1M (Milvus guidance: 4*sqrt(n) to 16*sqrt(n) is also fine)
+IVF_NPROBE = 32  # clusters searched per query: recall vs latency (benchmarks/README.md "Retrieval at scale")
 TEXT_MODE_CHARS = 2000  # MiniLM reads 256 word pieces; the rest of a long conversation only costs BM25 time
 
 
@@ -123,6 +125,8 @@ class SkillIndex:
         self.embedder = embedder or Embedder()
         self._client: Any = None
         self._loaded = False
+        self.ivf_nlist = IVF_NLIST
+        self.ivf_nprobe = IVF_NPROBE
 
     # ------------------------------------------------------------------ connection and errors
 
@@ -268,7 +272,7 @@ class SkillIndex:
         if self.index_type == "HNSW":
             params = dict(HNSW_PARAMS)
         elif self.index_type == "IVF_FLAT":
-            params = {"nlist": 128}
+            params = {"nlist": self.ivf_nlist}
         ip.add_index(field_name=F_DENSE, index_type=self.index_type, metric_type="COSINE", params=params)
         self._call(
             "create_collection",
@@ -371,13 +375,14 @@ class SkillIndex:
                 todo = [s for s in chunk if s.id not in present]
                 skipped += len(chunk) - len(todo)
                 if todo:
-                    texts = []
-                    for s in todo:
-                        text, tagged = self._text_of(s, skills)
-                        untagged += 0 if tagged else 1
-                        texts.append(text)
+                    tag_lists = [self._tags_of(s, skills) for s in todo]
+                    untagged += sum(1 for t in tag_lists if t is None) if mode == "skills" else 0
+                    texts = [
+                        "; ".join(t) if t is not None else conversation_text(s)
+                        for s, t in zip(todo, tag_lists, strict=True)
+                    ]
                     t0 = time.perf_counter()
-                    vecs = self.embedder.encode(texts)
+                    vecs = self._vectors(texts, tag_lists)
                     embed_s += time.perf_counter() - t0
                     rows = [
                         {
@@ -423,13 +428,34 @@ class SkillIndex:
         return manifest
 
     @staticmethod
-    def _text_of(s: SupportSample, skills: Mapping[str, list[str]] | None) -> tuple[str, bool]:
+    def _tags_of(s: SupportSample, skills: Mapping[str, list[str]] | None) -> list[str] | None:
+        """The sample's skill phrases (pool.skills.jsonl entry, else its own `skills`); None: index its text."""
         if skills is None:
-            return conversation_text(s), True
-        tags = skills.get(s.id) or s.skills
-        if tags:
-            return "; ".join(t.strip() for t in tags if t.strip()), True
-        return conversation_text(s), False
+            return None
+        tags = [t.strip() for t in (skills.get(s.id) or s.skills or []) if t.strip()]
+        return tags or None
+
+    def _vectors(self, texts: list[str], tag_lists: list[list[str] | None]) -> Any:
+        """Dense vectors of one batch. A tagged row's vector is the normalised mean of its tags' vectors, so each
+        distinct phrase is embedded once per process (the embedder caches phrases) instead of every distinct
+        joined tag string: on a teacher-tagged pool the phrases repeat, their combinations mostly do not
+        (measured: 489 rows/s embedding joined strings at 100K, benchmarks/README.md "Retrieval at scale").
+        One-tag rows get exactly the phrase's own vector, as before; untagged rows embed their text."""
+        import numpy as np
+
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        plain = [i for i, t in enumerate(tag_lists) if t is None]
+        if plain:
+            out[plain] = self.embedder.encode([texts[i] for i in plain])
+        tagged = [i for i, t in enumerate(tag_lists) if t is not None]
+        if tagged:
+            phrases = list(dict.fromkeys(p for i in tagged for p in tag_lists[i] or []))
+            pos = {p: j for j, p in enumerate(phrases)}
+            emb = self.embedder.encode(phrases)
+            for i in tagged:
+                v = emb[[pos[p] for p in tag_lists[i] or []]].mean(axis=0)
+                out[i] = v / (np.linalg.norm(v) or 1.0)
+        return out
 
     # ------------------------------------------------------------------ searching
 
@@ -459,6 +485,8 @@ class SkillIndex:
         dense_params: dict[str, Any] = {"metric_type": "COSINE"}
         if self.index_type == "HNSW":
             dense_params["params"] = {"ef": max(HNSW_EF, limit)}
+        elif self.index_type == "IVF_FLAT":
+            dense_params["params"] = {"nprobe": self.ivf_nprobe}
         if mode == "bm25":
             res = self._call(
                 "search",
