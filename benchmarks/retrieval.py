@@ -429,6 +429,34 @@ def provenance(argv: list[str]) -> dict[str, Any]:
     }
 
 
+def table(out_dir: Path) -> str:
+    """The benchmarks/README.md rows, from the results files only."""
+    head = (
+        "| rows | ingest rows/s (wall) | embed rows/s | insert rows/s | BM25 ms/1K rows | index build s "
+        "| bm25 p50/p99 ms | dense p50/p99 ms (nprobe) | hybrid p50/p99 ms | dense recall@10 | RSS ours / milvus-lite MB "
+        "| disk MB | load avg |\n|" + "---|" * 13
+    )
+    rows = []
+    for f in sorted(out_dir.glob("retrieval-lite-*.json"), key=lambda f: int(f.stem.rsplit("-", 1)[1])):
+        r = json.loads(f.read_text())
+        if "ingest" not in r:
+            continue
+        ing, lat, rss = r["ingest"], r["query_latency_k10"], r["rss_mb"]
+        best = next((x for x in r["dense_sweep"] if x["recall_at_10"] >= 0.95), r["dense_sweep"][-1])
+        split = ing.get("bm25_split") or {}
+        rows.append(
+            f"| {r['rows']:,} | {ing['rows_per_s']:,.0f} | {ing['embed_rows_per_s'] or 0:,.0f} "
+            f"| {ing['insert_rows_per_s'] or 0:,.0f} | {split.get('bm25_ms_per_1000_rows', '-')} "
+            f"| {r['index_build_s']} | {lat['bm25']['p50_ms']} / {lat['bm25']['p99_ms']} "
+            f"| {best['dense']['p50_ms']} / {best['dense']['p99_ms']} ({best['nprobe']}) "
+            f"| {best['hybrid']['p50_ms']} / {best['hybrid']['p99_ms']} | {best['recall_at_10']} "
+            f"| {max(rss['ours_ingest_peak'], rss['ours_query_peak']):,.0f} / "
+            f"{max(rss['milvus_server_ingest_peak'], rss['milvus_server_query_peak']):,.0f} "
+            f"| {r['disk_mb']:,} | {r['loadavg_start'][0]}-{r['loadavg_end'][0]} |"
+        )
+    return "\n".join([head, *rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -445,7 +473,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--no-bm25-split", dest="bm25_split", action="store_false")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--table", action="store_true", help="print the README table from the results and exit")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(Path(args.out_dir)))
+        return 0
     import torch
 
     torch.set_num_threads(1)
