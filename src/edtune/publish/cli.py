@@ -113,6 +113,58 @@ def sync_cmd(
     emit(pointer, as_json, human=f"synced {task} {pointer.version} -> {dest}")
 
 
+@adapters_app.command("sync-all")
+def sync_all_cmd(
+    registry: RegistryOpt,
+    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names (one LoRA each).")],
+    dest: Annotated[str, typer.Option("--dest", help="Local directory; each task goes to <dest>/<task>.")],
+    pins_file: Annotated[
+        str | None,
+        typer.Option("--pins-file", help="Downward-API annotations file: adapters.edtune.io/<task> pins."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync every task's pinned (or latest) version and write the server's --lora-modules list."""
+    from edtune.output import emit
+    from edtune.publish.serving import parse_tasks, sync_tasks
+
+    done = sync_tasks(registry, parse_tasks(tasks), dest, pins_file)
+    emit(
+        {t: p.model_dump(mode="json") for t, p in done.items()},
+        as_json,
+        human="\n".join(f"synced {t} {p.version} -> {dest}/{t}" for t, p in done.items()),
+    )
+
+
+@adapters_app.command("kserve")
+def kserve_cmd(
+    registry: RegistryOpt,
+    task: TaskOpt,
+    version: Annotated[str | None, typer.Option("--version", help="Version (default: latest).")] = None,
+    name: Annotated[str, typer.Option("--name", help="InferenceService name.")] = "edtune-adapter-kserve",
+    namespace: Annotated[str, typer.Option("--namespace")] = "edtune",
+    base_model: Annotated[str, typer.Option("--base-model", help="Base model id vLLM serves.")] = (
+        "Qwen/Qwen2-VL-7B-Instruct"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a KServe InferenceService (YAML, or JSON with --json) whose storageUri is a published version."""
+    import sys
+
+    import yaml
+
+    from edtune.output import emit
+    from edtune.publish.serving import kserve_inference_service
+
+    isvc = kserve_inference_service(
+        registry, task, version, name=name, namespace=namespace, base_model=base_model
+    )
+    if as_json:
+        emit(isvc, True)
+    else:
+        sys.stdout.write(yaml.safe_dump(isvc, sort_keys=False))
+
+
 def register(app: typer.Typer) -> None:
     """Add `publish` and the `adapters` group to the root app."""
     app.command("publish")(publish_cmd)
