@@ -255,3 +255,37 @@ def test_the_rank_entry_point_rebuilds_the_job_and_trains_the_same_adapter(
     res = TuneResult.model_validate_json((tmp_path / "result.json").read_text())
     assert res.loss_curve == reference.loss_curve
     assert _sha(res) == _sha(reference)
+
+
+@pytest.mark.parametrize(
+    ("setting", "same_adapter"),
+    [
+        ({"gradient_checkpointing": True}, True),  # recomputation in fp32 on CPU changes nothing
+        ({"bf16": True}, False),  # the GPU path's autocast, run on CPU: trains, LoRA weights stay fp32
+    ],
+)
+def test_gpu_path_settings_train_on_cpu(
+    student: Any, images: dict[str, str], reference: Any, tmp_path: Path, setting: dict, same_adapter: bool
+) -> None:
+    import math
+
+    from safetensors.torch import load_file
+
+    res = student.tune(support_samples(images), str(tmp_path / "a"), LORA.model_copy(update=setting), seed=5)
+    assert res.gradient_checkpointing == setting.get("gradient_checkpointing", False)
+    assert res.bf16 == setting.get("bf16", False)
+    assert all(math.isfinite(x) for x in res.loss_curve) and res.loss_curve[-1] < res.loss_curve[0]
+    weights = load_file(str(Path(res.adapter_dir) / "adapter_model.safetensors"))
+    assert {str(w.dtype) for w in weights.values()} == {"torch.float32"}
+    assert (_sha(res) == _sha(reference)) is same_adapter
+
+
+def test_tensorboard_events_are_written_to_the_log_uri_when_tensorboard_is_importable(
+    student: Any, images: dict[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorboard")
+    res = student.tune(
+        support_samples(images), str(tmp_path / "a"), LORA, seed=5, log_uri=str(tmp_path / "tb")
+    )
+    assert res.tensorboard_uri == str(tmp_path / "tb")
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))

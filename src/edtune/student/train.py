@@ -187,12 +187,12 @@ def train_in_process(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(lora, steps))
 
     tb_local = work_dir / "tensorboard"
-    report_to: list[str] = []
-    if lora.tensorboard and log_uri:
+    use_tb = False
+    if lora.tensorboard and log_uri and rank == 0:
         try:
             import tensorboard  # noqa: F401
 
-            report_to = ["tensorboard"]
+            use_tb = True
         except ImportError:
             log.info(kv("tensorboard not importable: no TensorBoard logs (metrics are in tune.json)"))
 
@@ -209,7 +209,7 @@ def train_in_process(
         save_strategy="steps" if checkpoint_uri and lora.checkpoint_every else "no",
         save_steps=max(1, lora.checkpoint_every),
         save_total_limit=1,
-        report_to=report_to,
+        report_to=[],  # TensorBoard is added below with its own writer; no other tracker is wanted
         seed=seed,
         bf16=bf16,
         use_cpu=student.device == "cpu",
@@ -221,10 +221,7 @@ def train_in_process(
         ddp_find_unused_parameters=False,
         ddp_backend="gloo" if student.device == "cpu" and world > 1 else None,
         log_level="warning",
-        **({"logging_dir": str(tb_local)} if report_to else {}),
     )
-    if report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(tb_local))
     _ = args.device  # sets up the process group under torchrun (gloo on CPU, NCCL on GPU)
     a_dir = resolve_local(adapter_in, Path(student.cache_dir), what="adapter") if adapter_in else None
     store = None
@@ -260,6 +257,11 @@ def train_in_process(
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # stdout belongs to `--json` results; metrics go to tune.json
+    if use_tb:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(tb_local))))
     if student.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -291,7 +293,7 @@ def train_in_process(
     out = Path(out_dir)
     student.save_adapter(trainer.model, out, lora, steps=steps, seed=seed, adapter_in=adapter_in)
     tb_uri = None
-    if report_to and log_uri and tb_local.is_dir():
+    if use_tb and log_uri and tb_local.is_dir():
         io.copy_dir(str(tb_local), log_uri)
         tb_uri = log_uri
     return TuneResult(
