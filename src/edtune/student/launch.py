@@ -146,13 +146,18 @@ def _launch(
     log.info(kv("tune launching torchrun", processes=n, device=student.device))
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, student.cfg.torch_threads))}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with forward_sigterm(proc):
-        output, _ = proc.communicate()
+    ranks_log = (
+        work / "torchrun.log"
+    )  # the ranks' output, to a file: a long run's logs do not pile up in memory
+    with open(ranks_log, "w") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        with forward_sigterm(proc):
+            proc.wait()
+    output = ranks_log.read_text(errors="replace")
     result = Path(job.result)
     if proc.returncode != 0 or not result.is_file():
-        tail = "\n".join((output or "").splitlines()[-30:])
-        if "TunePreempted" in (output or ""):
+        tail = "\n".join(output.splitlines()[-30:])
+        if "TunePreempted" in output:
             raise TunePreempted(
                 f"tune (torchrun, {n} processes) stopped on SIGTERM; rerun resumes from {checkpoint_uri}"
             )
