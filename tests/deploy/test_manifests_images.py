@@ -94,17 +94,21 @@ def test_secret_templates_validate_and_hold_no_values() -> None:
 CRD_CHECKS = {
     ("Milvus", "edtune"): lambda d: (
         d["apiVersion"] == "milvus.io/v1beta1"
+        and d["metadata"]["namespace"] == "edtune-milvus"
         and d["spec"]["mode"] in ("standalone", "cluster")
         and d["spec"]["components"]["image"].startswith("milvusdb/milvus:v")
     ),
-    ("InferenceService", "edtune-adapter-kserve"): lambda d: (
-        d["apiVersion"] == "serving.kserve.io/v1beta1"
-        and d["spec"]["predictor"]["containers"][0]["name"] == "kserve-container"
-        and any(
-            e["name"] == "STORAGE_URI" and e["value"].startswith("s3://")
-            for e in d["spec"]["predictor"]["containers"][0]["env"]
+    **{
+        ("ServiceMonitor", name): (
+            lambda d, name=name: (
+                d["apiVersion"] == "monitoring.coreos.com/v1"
+                and d["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+                and d["spec"]["endpoints"][0]["port"] == "http"
+                and d["spec"]["endpoints"][0]["path"] == "/metrics"
+            )
         )
-    ),
+        for name in ("edtune-teacher", "edtune-adapter-server")
+    },
 }
 
 
@@ -139,7 +143,8 @@ def test_overlays_differ_where_they_should(
     rendered: dict[str, Path], overlay: str, milvus_mode: str, has_minio: bool, teacher_image: str
 ) -> None:
     docs = objects(rendered[overlay])
-    assert all(d["metadata"].get("namespace") == "edtune" for d in docs if d["kind"] != "Namespace")
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+    assert namespaces == {"edtune", "edtune-milvus", "edtune-runs"}
     assert find(docs, "Milvus", "edtune")["spec"]["mode"] == milvus_mode
     assert (
         any(d["kind"] == "Deployment" and d["metadata"]["name"] == "edtune-minio" for d in docs) is has_minio
@@ -163,33 +168,116 @@ def test_every_pod_runs_non_root_with_resources_and_no_latest_tags(rendered: dic
                 assert c["securityContext"]["allowPrivilegeEscalation"] is False, where
                 assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], where
                 assert "limits" in c["resources"] and "requests" in c["resources"], where
+                # emptyDirs (/tmp, model downloads) count against the node's disk: request it like CPU/memory
+                assert "ephemeral-storage" in c["resources"]["requests"], f"{where}/{c['name']}"
+                assert "ephemeral-storage" in c["resources"]["limits"], f"{where}/{c['name']}"
                 assert ":" in c["image"] and not c["image"].endswith(":latest"), f"{where}: {c['image']}"
 
 
-def test_adapter_server_syncs_the_pinned_version_before_serving(rendered: dict[str, Path]) -> None:
-    docs = objects(rendered["dev"])
-    pod = find(docs, "Deployment", "edtune-adapter-server")["spec"]["template"]
-    init = pod["spec"]["initContainers"][0]
-    assert init["command"] == ["edtune", "adapters", "sync"]
-    assert "--version=$(PINNED_VERSION)" in init["args"]
-    pinned = next(e for e in init["env"] if e["name"] == "PINNED_VERSION")
-    assert pinned["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['adapters.edtune.io/demo']"
-    assert "adapters.edtune.io/demo" in pod["metadata"]["annotations"]
-    server = pod["spec"]["containers"][0]
-    lora = next(e for e in server["env"] if e["name"] == "LORA_ADAPTERS")
-    assert lora["value"] == "$(EDTUNE_TASK)=/adapters/$(EDTUNE_TASK)"
+def test_model_server_probes_tolerate_a_busy_gpu(rendered: dict[str, Path]) -> None:
+    """/health of TGI/vLLM waits behind a forward pass: the 1 s default timeout restarts healthy pods."""
+    for overlay, path in rendered.items():
+        for name in ("edtune-teacher", "edtune-adapter-server"):
+            server = find(objects(path), "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert server[probe].get("timeoutSeconds", 1) >= 10, f"{overlay}:{name}.{probe}"
 
 
-def test_network_policies_admit_only_pipeline_pods_to_teacher_milvus_and_minio(
+def test_read_write_many_claims_name_a_storage_class(rendered: dict[str, Path]) -> None:
+    for overlay, path in rendered.items():
+        for d in objects(path):
+            if d["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in d["spec"]["accessModes"]:
+                assert d["spec"].get("storageClassName"), (
+                    f"{overlay}: {d['metadata']['name']} would stay Pending"
+                )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_servers_have_disruption_budgets_and_prod_autoscales_them(
+    rendered: dict[str, Path], overlay: str
+) -> None:
+    docs = objects(rendered[overlay])
+    for name in ("edtune-teacher", "edtune-adapter-server"):
+        pdb = find(docs, "PodDisruptionBudget", name)
+        labels = find(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == name]
+        if overlay == "dev":
+            assert not hpas
+        else:
+            [hpa] = hpas
+            assert hpa["spec"]["scaleTargetRef"] == {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": name,
+            }
+            assert hpa["spec"]["minReplicas"] >= 2
+            assert "replicas" not in find(docs, "Deployment", name)["spec"], "the HPA owns the replica count"
+
+
+def test_adapter_server_syncs_every_task_at_its_pinned_version_before_serving(
     rendered: dict[str, Path],
 ) -> None:
     docs = objects(rendered["dev"])
+    pod = find(docs, "Deployment", "edtune-adapter-server")["spec"]["template"]
+    init = pod["spec"]["initContainers"][0]
+    assert init["command"] == ["edtune", "adapters", "sync-all"]
+    assert (
+        "--tasks=$(EDTUNE_TASKS)" in init["args"] and "--pins-file=/etc/podinfo/annotations" in init["args"]
+    )
+    podinfo = next(v for v in pod["spec"]["volumes"] if v["name"] == "podinfo")
+    assert podinfo["downwardAPI"]["items"] == [
+        {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}
+    ], "all annotations, so any task's adapters.edtune.io/<task> pin is visible (not only `demo`)"
+    assert not any("adapters.edtune.io/" in str(e.get("valueFrom", "")) for e in init.get("env", [])), (
+        "a fixed fieldRef pins a single task"
+    )
+    server = pod["spec"]["containers"][0]
+    assert server["image"].startswith("vllm/vllm-openai:"), (
+        "TGI multi-LoRA fails on Qwen2-VL (TGI #2847, #3335)"
+    )
+    assert "--enable-lora" in server["args"][0] and "$$(cat /adapters/lora-modules.args)" in server["args"][0]
+
+
+def test_network_policies_admit_pipeline_pods_of_the_profile_namespace_only(
+    rendered: dict[str, Path],
+) -> None:
+    docs = objects(rendered["dev"])
+    pipeline_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edtune-runs"}},
+        "podSelector": {"matchLabels": {"edtune.io/role": "pipeline"}},
+    }
     for policy in ("edtune-teacher-ingress", "edtune-milvus-ingress", "edtune-minio-ingress"):
         rules = find(docs, "NetworkPolicy", policy)["spec"]["ingress"]
         peers = [p for r in rules for p in r["from"]]
-        labels = [p["podSelector"]["matchLabels"] for p in peers]
-        assert {"edtune.io/role": "pipeline"} in labels, policy
-        assert all("namespaceSelector" not in p for p in peers), f"{policy} admits other namespaces"
+        assert pipeline_peer in peers, policy
+        for p in peers:  # every peer from another namespace also needs a pod label
+            if "namespaceSelector" in p:
+                assert (
+                    "podSelector" in p
+                    or p["namespaceSelector"]["matchLabels"].get("kubernetes.io/metadata.name")
+                    == "milvus-operator"
+                ), (policy, p)
+    milvus = find(docs, "NetworkPolicy", "edtune-milvus-ingress")
+    assert milvus["metadata"]["namespace"] == "edtune-milvus"
+
+
+def test_prometheus_may_scrape_what_the_service_monitors_name(rendered: dict[str, Path]) -> None:
+    docs = objects(rendered["prod"])
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    for name in ("edtune-teacher", "edtune-adapter-server"):
+        find(docs, "ServiceMonitor", name)
+        rules = find(docs, "NetworkPolicy", f"{name}-ingress")["spec"]["ingress"]
+        container_port = find(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["ports"][
+            0
+        ]
+        assert any(
+            prometheus in r["from"] and container_port["containerPort"] in [p["port"] for p in r["ports"]]
+            for r in rules
+        ), name
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +358,11 @@ def test_images_are_multi_stage_non_root_without_entrypoint_or_secrets(variant: 
     if variant == "cpu":
         assert "--index-url https://download.pytorch.org/whl/cpu" in text
     else:
-        assert "nvidia/cuda:13.0." in text  # torch 2.13.0 on PyPI is built against CUDA 13.0
+        # CUDA once: the torch wheel's nvidia-*-cu12 libraries, no CUDA base image underneath; a CUDA 12.6 build
+        # runs on the drivers managed GPU pools ship (>= 560; PyPI's torch 2.13.0 is CUDA 13 and needs >= 580)
+        assert "nvidia/cuda" not in text and text.count("FROM ubuntu:24.04") == 2
+        assert "ARG TORCH_CUDA=cu126" in text
+        assert '--index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"' in text
 
 
 def test_build_script_tags_images_with_the_package_version() -> None:
@@ -286,6 +378,38 @@ def test_build_script_tags_images_with_the_package_version() -> None:
     assert f"-t reg.example/x/edtune-gpu:{version} " in proc.stdout
 
 
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; `!` re-includes; `**` spans directories; a pattern that
+    matches a parent directory matches everything under it."""
+    import re
+
+    def regex(pat: str) -> re.Pattern[str]:
+        out = ""
+        i = 0
+        while i < len(pat):
+            if pat.startswith("**/", i):
+                out += "(?:.*/)?"
+                i += 3
+            elif pat.startswith("**", i):
+                out += ".*"
+                i += 2
+            elif pat[i] == "*":
+                out += "[^/]*"
+                i += 1
+            else:
+                out += re.escape(pat[i])
+                i += 1
+        return re.compile(out + "(?:/.*)?$")
+
+    excluded = False
+    for raw in patterns:
+        neg = raw.startswith("!")
+        pat = raw[1:] if neg else raw
+        if regex(pat).match(path):
+            excluded = not neg
+    return excluded
+
+
 def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
     lines = [
         line
@@ -295,3 +419,11 @@ def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
     assert lines[0] == "**"
     assert {"!pyproject.toml", "!src/**"} <= set(lines)
     assert "**/*.safetensors" in lines and "**/.env" in lines
+    for path in (".env", "src/edtune/.env", "edtune-data/x.safetensors", ".venv/bin/python", "tests/x.py"):
+        assert dockerignore_excludes(lines, path), f"{path} must stay out of the image"
+    assert not dockerignore_excludes(lines, "src/edtune/pipeline.py")
+    assets = sorted((ROOT / "src" / "edtune" / "assets").rglob("*"))
+    shipped = [p.relative_to(ROOT).as_posix() for p in assets if p.is_file()]
+    assert any(p.endswith(".safetensors") for p in shipped)
+    for rel in shipped:  # the shipped base student is package data: the image must carry its weights
+        assert not dockerignore_excludes(lines, rel), rel

@@ -187,9 +187,10 @@ def test_rbac_role_grants_exactly_the_verbs_the_rollout_uses(
     }
     assert granted == declared
     assert all(rule.get("resourceNames") == ["edtune-adapter-server"] for rule in role["rules"])
-    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["kind"] == "Role"]
     assert binding["roleRef"]["name"] == "edtune-publish"
+    # pipeline pods run in the Kubeflow profile namespace as the run's ServiceAccount (cluster.service_account)
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "edtune-pipeline", "namespace": "edtune"}
+        {"kind": "ServiceAccount", "name": "edtune-pipeline", "namespace": "edtune-runs"}
     ]
     assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
