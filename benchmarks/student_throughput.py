@@ -2,8 +2,8 @@
 
 Runs each configuration in a fresh subprocess so peak RSS is per configuration. CPU: the tiny families (and
 the shipped base student when present), one torch thread. GPU: pass `--model DIR --family F` to time a real
-checkpoint (e.g. Qwen2-VL-7B) the same way. LLaMA-Factory's figure is recorded beside ours only when
-`llamafactory` is importable (it is not installable offline here; the field says so).
+checkpoint (e.g. Qwen2-VL-7B) the same way. The comparison of the tune path with TRL and LLaMA-Factory on the same
+work is `python -m benchmarks.tune_throughput` (LLaMA-Factory in its own venv).
 
     nice python benchmarks/student_throughput.py [--out benchmarks/results/student_throughput.json]
 """
@@ -140,12 +140,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    try:
-        import llamafactory  # type: ignore[import-not-found]  # noqa: F401
-
-        lf = "installed but not wired: run its CLI with the same config and record here"
-    except ImportError:
-        lf = "not run: llamafactory is not installable offline on this machine"
+    lf = "see benchmarks/results/tune_throughput.json (python -m benchmarks.tune_throughput)"
     result = {
         "platform": platform.platform(),
         "python": platform.python_version(),
