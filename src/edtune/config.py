@@ -162,7 +162,8 @@ class ClusterConfig(_Section):
     teacher_secret: str = "edtune-teacher"  # mounted optional: public teacher models need none
     milvus_secret: str = "edtune-milvus"
     state_uri: str = ""  # object-store prefix for journals that must survive a pod (index pipeline resume)
-    data_fingerprint: str = ""  # set by the pipeline's `configure` (sizes/ETags of the inputs): part of every cache key
+    # set by the pipeline's `configure` (sizes/ETags of the inputs), so it is part of every task's cache key
+    data_fingerprint: str = ""
 
 
 class RunConfig(BaseModel):

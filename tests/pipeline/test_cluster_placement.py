@@ -200,7 +200,7 @@ def test_publish_moves_latest_only_when_the_gain_reaches_the_gate(default: dict)
     assert params["publish_min_gain"]["parameterType"] == "NUMBER_DOUBLE"
     publish_parents = []
     for cname, comp in docs[0]["components"].items():
-        for tname, task in (comp.get("dag") or {}).get("tasks", {}).items():
+        for tname in (comp.get("dag") or {}).get("tasks", {}):
             if tname.startswith("publish-op"):
                 publish_parents.append(cname)
     assert len(publish_parents) == 3  # one per possible stopping round
