@@ -427,10 +427,19 @@ def ask(
 CAPTION_QUESTION = "Describe the image."
 
 
+def describe(o: Obj) -> str:
+    """One object in caption words: size, colour, shape and side."""
+    return f"A {o.size} {o.color} {o.shape} on the {o.side}."
+
+
 def caption(scene: Scene) -> str:
-    """Every object, left to right: size, colour, shape and side."""
-    parts = [f"A {o.size} {o.color} {o.shape} on the {o.side}." for o in sorted(scene.objects)]
+    """Every object with its size, colour, shape and side, in colour/shape order — NOT left to right: with a
+    left-to-right order the side words follow from word order, and a student can write them without looking."""
+    parts = [describe(o) for o in sorted(scene.objects, key=lambda o: (o.color, o.shape, o.size, o.cx, o.cy))]
     return " ".join(parts) if parts else "An empty image."
+
+
+DESCRIBE_WORDINGS = ("Describe the {color} {shape}.", "Tell me about the {color} {shape}.")
 
 
 # ---------------------------------------------------------------- parsing back questions and steps
