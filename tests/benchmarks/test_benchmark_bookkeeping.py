@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import common
-from benchmarks.ablations import known_wrong_traces, random_step_accuracy, ranked
+from benchmarks.ablations import ranked
 from benchmarks.data_efficiency import Settings, aggregate
 
 LABELS = {
@@ -151,13 +151,13 @@ def test_plot_is_a_png_with_one_panel_per_task(tmp_path: Path) -> None:
     assert img.format == "PNG" and img.width == 2 * 420
 
 
-def test_known_wrong_traces_have_the_checked_first_wrong_step(tmp_path: Path) -> None:
-    cases = known_wrong_traces(tmp_path, 40, ["side", "size_color", "color"], seed=1)
-    assert len(cases) == 40
-    assert {c.family for c in cases} == {"side", "size_color", "color"}
-    assert any(c.wrong_step < len(c.steps) for c in cases)  # not always the last step
-    for c in cases:
-        assert 1 <= c.wrong_step <= len(c.steps)
-        assert c.answer != c.sample["answer"] and c.answer in c.sample["choices"]
-        assert Path(c.sample["image"]).exists()
-    assert 0 < random_step_accuracy(cases)["step_accuracy"] < 1
+def test_injected_traces_name_the_step_and_the_skill_they_broke() -> None:
+    from edtune.world.families import check_steps
+    from edtune.world.inject import injected_traces
+    from edtune.world.tasks import TASKS
+
+    spec = TASKS["count-by-side"]
+    for scene, q, k, steps, skill in injected_traces(30, "bookkeeping", ["side_count"], spec.wordings):
+        assert q.question.startswith("In the ")  # the task's own wording
+        step, verdict = check_steps(steps, scene, q.family)
+        assert step == k and verdict is not None and verdict.skill == skill
