@@ -229,6 +229,19 @@ class RssSampler:
         self.sample()
 
 
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by this process or by `pid`: on a shared machine, rows per CPU
+    second says what the code costs, rows per wall second what the machine gave it."""
+    if pid is None:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
 def disk_mb(root: Path) -> float:
     """Everything milvus-lite wrote under its data directory."""
     return round(sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2**20, 1)
@@ -339,12 +352,15 @@ def run_size(n: int, uri: str, args: argparse.Namespace) -> dict[str, Any]:
         idx.drop()
     before = idx.count()
     marks: list[tuple[int, float]] = []
+    srv = SERVER_PIDS[0] if SERVER_PIDS else None
+    cpu0 = (cpu_s(), cpu_s(srv) if srv else 0.0)
     with RssSampler() as rss:
         t0 = time.perf_counter()
         pool = synthetic_pool(n, marks, budget_s=args.ingest_budget_s)
         m = idx.ingest(pool, SyntheticTags(n), batch=args.batch, progress=False)
         ingest_wall = time.perf_counter() - t0
     present = m.count  # rows 0..present-1: ingest streams the pool in order, resume continues the prefix
+    ingest_cpu = (cpu_s() - cpu0[0], (cpu_s(srv) - cpu0[1]) if srv else None)
     rows = m.inserted or 1
 
     # index build: drop the dense index and build it again over the sealed segments, then load
@@ -397,6 +413,9 @@ def run_size(n: int, uri: str, args: argparse.Namespace) -> dict[str, Any]:
             "insert_rows_per_s": round(rows / m.insert_s, 1) if m.insert_s else None,
             "raw_embed_texts_per_s": round(raw_embed_rps, 1),
             "curve_rows_s": marks,
+            "cpu_s_ours": round(ingest_cpu[0], 1),
+            "cpu_s_milvus_server": None if ingest_cpu[1] is None else round(ingest_cpu[1], 1),
+            "rows_per_cpu_s": round(rows / (ingest_cpu[0] + (ingest_cpu[1] or 0.0)), 1),
             "bm25_split": bm25,
         },
         "index_build_s": round(build_s, 1),
