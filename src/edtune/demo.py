@@ -128,6 +128,7 @@ def run_demo(
     runner: Literal["kfp-local", "inprocess"] = "kfp-local",
     task: str = DEMO_TASK,
     seed: int = 0,
+    teacher_noise: str = "realistic",
 ) -> DemoResult:
     from edtune import loop, stages
     from edtune.pipeline import run_local
@@ -147,7 +148,9 @@ def run_demo(
             )
     with _timed(timings, "base-student"):
         base = ensure_base_student(str(wd / "cache"))
-    server, url = start_reference_teacher(host="127.0.0.1", port=0)
+    from edtune.world.noise import get_profile
+
+    server, url = start_reference_teacher(host="127.0.0.1", port=0, noise=get_profile(teacher_noise, seed))
     try:
         cfg = demo_config(wd, world, base, url, sizes, task)
         with _timed(timings, "annotate"):
