@@ -170,6 +170,62 @@ def aggregate(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> di
     return out
 
 
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def paired(rows: list[dict[str, Any]], task: str, a: str, b: str, budget: int | None) -> dict[str, Any]:
+    """Paired gain of selector `a` over `b` on one task (same seed, same budget; budget-free selectors match any
+    budget): mean, 95% t-interval over seeds (None with one seed), n."""
+
+    def acc(sel: str) -> dict[int, float]:
+        return {
+            r["seed"]: r["test_accuracy"]
+            for r in rows
+            if r["task"] == task and r["selector"] == sel and (sel in BUDGET_FREE or r["budget"] == budget)
+        }
+
+    xa, xb = acc(a), acc(b)
+    d = [xa[k] - xb[k] for k in sorted(set(xa) & set(xb))]
+    st = stat(d)
+    ci = None
+    if st.n > 1 and st.std is not None and st.mean is not None:
+        half = T95.get(st.n - 1, 1.96) * st.std / st.n**0.5
+        ci = [round(st.mean - half, 4), round(st.mean + half, 4)]
+    return {"mean": None if st.mean is None else round(st.mean, 4), "ci95": ci, "n": st.n}
+
+
+def summary(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> dict[str, Any]:
+    """The figures the README quotes (issue 14's goals), each per task and averaged over tasks, in points."""
+    decide = (
+        budgets[len(budgets) // 2] if len(budgets) > 1 else budgets[0]
+    )  # ~3%: where the comparison is decided
+    top = budgets[-1]
+    ed = "error-hybrid"
+    out: dict[str, Any] = {"decision_budget": decide, "top_budget": top, "selector": ed, "per_task": {}}
+    for task in s.tasks:
+        out["per_task"][task] = {
+            "vs_none": paired(rows, task, ed, "none", decide),
+            "vs_random": paired(rows, task, ed, "random", decide),
+            "vs_similar": paired(rows, task, ed, "similar-questions", decide),
+            "vs_full_pool_at_top": paired(rows, task, ed, "full-pool", top),
+        }
+
+    def avg(key: str) -> float | None:
+        v = [out["per_task"][t][key]["mean"] for t in s.tasks if out["per_task"][t][key]["mean"] is not None]
+        return round(100 * sum(v) / len(v), 1) if len(v) == len(s.tasks) else None
+
+    out["points_vs_none"] = avg("vs_none")
+    out["points_vs_random"] = avg("vs_random")
+    out["points_vs_similar"] = avg("vs_similar")
+    out["tasks_similar_ci_above_zero"] = sum(
+        1 for t in s.tasks if (c := out["per_task"][t]["vs_similar"]["ci95"]) is not None and c[0] > 0
+    )
+    out["tasks_at_least_full_pool"] = sum(
+        1 for t in s.tasks if (m := out["per_task"][t]["vs_full_pool_at_top"]["mean"]) is not None and m >= 0
+    )
+    return out
+
+
 def markdown(data: dict[str, Any]) -> str:
     s = data["settings"]
     budgets = data["budgets"]
@@ -259,7 +315,25 @@ def markdown(data: dict[str, Any]) -> str:
         "task needs · that exercise the task's gap skill (what the base student lacks), from the pool's analysis",
         "sidecar (read by the benchmark only). Random and full-pool coverage are the pool's base rates.",
         "",
+        "## Where error-driven selection loses (mean over seeds, error-hybrid vs each other selector, same budget)",
+        "",
     ]
+    losses = []
+    for task, per in data["aggregate"].items():
+        mine = per.get("error-hybrid", {})
+        for b, cell in mine.items():
+            m = cell["accuracy"]["mean"]
+            for other, cells in per.items():
+                o = cells.get(b) if other not in BUDGET_FREE else next(iter(cells.values()), None)
+                if other == "error-hybrid" or not o or o["accuracy"]["mean"] is None or m is None:
+                    continue
+                if o["accuracy"]["mean"] > m:
+                    losses.append(
+                        f"- {task}, budget {b}: {other} {100 * o['accuracy']['mean']:.1f} > error-hybrid "
+                        f"{100 * m:.1f}"
+                    )
+    lines += losses or ["- nowhere in this run"]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -344,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             "incomplete": incomplete,
             "rows": rows,
             "aggregate": aggregate(rows, s, budgets),
+            "summary": summary(rows, s, budgets),
         }
         common.write_json(common.RESULTS / f"{name}.json", data)
         (common.RESULTS / f"{name}.md").write_text(markdown(data))
