@@ -261,7 +261,10 @@ def test_the_rank_entry_point_rebuilds_the_job_and_trains_the_same_adapter(
     ("setting", "same_adapter"),
     [
         ({"gradient_checkpointing": True}, True),  # recomputation in fp32 on CPU changes nothing
-        ({"bf16": True}, False),  # the GPU path's autocast, run on CPU: trains, LoRA weights stay fp32
+        (
+            {"bf16": True, "max_steps": 3},
+            False,
+        ),  # the GPU path's autocast, run on CPU: trains, LoRA weights stay fp32
     ],
 )
 def test_gpu_path_settings_train_on_cpu(
