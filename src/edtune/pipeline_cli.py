@@ -12,6 +12,18 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+HostOpt = Annotated[
+    str, typer.Option("--host", help="KFP API endpoint, e.g. https://kubeflow.example.com/pipeline.")
+]
+PipelineOpt = Annotated[str, typer.Option("--pipeline", help="tuning | index")]
+ImageOpt = Annotated[
+    str | None,
+    typer.Option("--image", help="CPU image (default cluster.image / EDTUNE_IMAGE); digest refs ok."),
+]
+GpuImageOpt = Annotated[
+    str | None,
+    typer.Option("--gpu-image", help="GPU image (default cluster.gpu_image / the -gpu sibling)."),
+]
 
 
 def _round_table(rows: list[dict]) -> None:
@@ -137,19 +149,6 @@ def register(app: typer.Typer) -> None:
 
         res = do_run(load_config(config, set_ or []), pipeline_root)
         emit(res, as_json)
-
-    HostOpt = Annotated[
-        str, typer.Option("--host", help="KFP API endpoint, e.g. https://kubeflow.example.com/pipeline.")
-    ]
-    PipelineOpt = Annotated[str, typer.Option("--pipeline", help="tuning | index")]
-    ImageOpt = Annotated[
-        str | None,
-        typer.Option("--image", help="CPU image (default cluster.image / EDTUNE_IMAGE); digest refs ok."),
-    ]
-    GpuImageOpt = Annotated[
-        str | None,
-        typer.Option("--gpu-image", help="GPU image (default cluster.gpu_image / the -gpu sibling)."),
-    ]
 
     def _gpus(*counts: int) -> None:
         for n in counts:
