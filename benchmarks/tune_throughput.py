@@ -355,7 +355,8 @@ def main() -> None:
         model = build_tiny("qwen2-vl", str(Path(tmp) / "tiny-qwen2-vl"), seed=0)
         for rep in range(a.repeats):
             for runner in runners:
-                if runner == "llamafactory" and rep > 0 and rows and rows[-1].get("status") != "ok":
+                earlier = [r for r in rows if r["runner"] == runner]
+                if runner == "llamafactory" and earlier and earlier[-1].get("status") == "failed":
                     continue  # a peer that failed once fails the same way: one error row is enough
                 cmd = [sys.executable, "-m", "benchmarks.tune_throughput", "--one", runner, "--model", model]
                 cmd += ["--n", str(a.n), "--steps", str(a.steps), "--lf-venv", a.lf_venv]
