@@ -66,7 +66,7 @@ def tune_loop(
             n_seen += len(idx)
             n_tokens += int(batch["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        lrs.append(sched.get_last_lr()[0])
+        lrs.append(float(sched.get_last_lr()[0]))
         opt.step()
         sched.step()
         curve.append(step_loss)
