@@ -67,10 +67,24 @@ def test_tune_saves_reloads_and_continues_an_active_adapter(
     assert first.loss_curve[-1] < first.loss_curve[0]
     assert first.samples_per_s > 0 and first.tokens_per_s > 0 and first.peak_rss_mb > 0
 
-    base_raw = [t.raw for t in st.answer(task_samples(images, 3))]
     tuned = load_student(str(tiny_dirs[family]), cfg_for(family), adapter=first.adapter_dir)
-    tuned_raw = [t.raw for t in tuned.answer(task_samples(images, 3))]  # loading checks the adapter is active
-    assert tuned_raw != base_raw
+    # loading refuses an adapter that leaves the logits unchanged; a random tiny model may still generate the same
+    # (often empty) text before and after 6 steps, so compare the weights the adapter changed instead of the text
+    base_sd = st.model.state_dict()
+    tuned_sd = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v
+        for k, v in tuned.model.state_dict().items()
+    }
+    lora_b = [v for k, v in tuned_sd.items() if "lora_B" in k]
+    changed = [
+        k
+        for k, v in tuned_sd.items()
+        if k in base_sd and base_sd[k].shape == v.shape and not base_sd[k].equal(v)
+    ]
+    assert (lora_b and any(float(v.abs().sum()) > 0 for v in lora_b)) or changed, (
+        "the tuned adapter is not active"
+    )
+    assert len(list(tuned.answer(task_samples(images, 3)))) == 3
 
     cont = st.tune(data, str(tmp_path / "r2"), LORA, adapter_in=first.adapter_dir, seed=0)
     fresh_first_loss = first.loss_curve[0]
