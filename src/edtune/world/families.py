@@ -414,11 +414,9 @@ def ask(
     if q is None:
         return None
     templates = wordings or GENERIC_WORDINGS[family]
-    text = (
-        templates[rng.randrange(len(templates))].format(**q.slots)
-        if len(templates) > 1
-        else (templates[0].format(**q.slots))
-    )
+    # a single template draws nothing from `rng`, so a task's splits stay what one wording makes them
+    template = templates[rng.randrange(len(templates))] if len(templates) > 1 else templates[0]
+    text = template.format(**q.slots)
     return Question(q.family, text, q.choices, q.answer, q.steps, q.skills, q.slots)
 
 
@@ -482,12 +480,15 @@ def family_of_question(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _generic_patterns() -> tuple[re.Pattern[str], ...]:
+    return tuple(wording_pattern(t) for ts in GENERIC_WORDINGS.values() for t in ts)
+
+
 def is_generic_wording(text: str) -> bool:
     """Does a question (first line) use one of the pool's generic wordings? Target tasks never do."""
     first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
-    return first == CAPTION_QUESTION or any(
-        wording_pattern(t).match(first) for ts in GENERIC_WORDINGS.values() for t in ts
-    )
+    return first == CAPTION_QUESTION or any(p.match(first) for p in _generic_patterns())
 
 
 def skills_of_family(family: str) -> list[str]:

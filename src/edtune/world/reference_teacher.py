@@ -153,6 +153,8 @@ def _answer_text(answer: str | None, options: list[str] | None) -> str | None:
 def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT) -> MistakeReply:
     """The judge's reply: exact (`_judge_exact`), then the profile's errors on the step and the skill."""
     reply = _judge_exact(req)
+    if noise == EXACT:  # no draws: skip hashing the request (it carries the whole image)
+        return reply
     key = _key(req)
     n = len(req.steps)
     step = reply.erroneous_step
