@@ -29,6 +29,7 @@ _KEEP = re.compile(
 
 _WARNING = re.compile(r"WARNING(?: edtune\.\S+ |\]: )(\S+)")  # group 1: the event (first word of the message)
 REPEATS = 3
+_EXECUTOR = re.compile(r"\[KFP Executor [^\]]*? (WARNING|ERROR|CRITICAL)\]: ")  # the runner's prefix: dropped
 _PY_WARNING = re.compile(r"\b\w+Warning: ")  # a library's `warnings.warn` (deprecations): the file keeps it
 
 
@@ -62,7 +63,7 @@ def _forward(path: Path, out_fd: int, stop: threading.Event, everything: bool) -
                         repeats[key] = repeats.get(key, 0) + 1
                         if repeats[key] > REPEATS:
                             continue
-                    os.write(out_fd, (text + "\n").encode())
+                    os.write(out_fd, (_EXECUTOR.sub(r"\1: ", text).strip() + "\n").encode())
     held = [f"{n - REPEATS} more {key!r} warnings in {path}" for key, n in repeats.items() if n > REPEATS]
     if held:
         os.write(out_fd, ("\n".join(held) + "\n").encode())
