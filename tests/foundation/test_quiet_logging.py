@@ -84,9 +84,9 @@ def test_task_logs_keep_everything_in_the_file_and_forward_one_line_per_stage(
     assert kept.count("chatter") == 50 and "from this process, on stdout" in kept  # the file has it all
     assert err == [
         "\u25b8 evaluate-val           round 0      3.2 s",
-        "    [KFP Executor 2026 WARNING]: diagnose.undiagnosed sample=s0 reason='no switch'",
-        "    [KFP Executor 2026 WARNING]: diagnose.undiagnosed sample=s1 reason='no switch'",
-        "    [KFP Executor 2026 WARNING]: diagnose.undiagnosed sample=s2 reason='no switch'",
+        "WARNING: diagnose.undiagnosed sample=s0 reason='no switch'",  # the runner's prefix dropped
+        "WARNING: diagnose.undiagnosed sample=s1 reason='no switch'",  # the runner's prefix dropped
+        "WARNING: diagnose.undiagnosed sample=s2 reason='no switch'",  # the runner's prefix dropped
         "02:00:01 - INFO - Task 'tune-op' finished with status FAILURE",
         f"3 more 'diagnose.undiagnosed' warnings in {path}",
     ]
