@@ -18,6 +18,9 @@ from edtune.world.families import (
     CAPTION_QUESTION,
     DESCRIBE_WORDINGS,
     GAP_FAMILIES,
+    T_LARGE,
+    T_SIDE,
+    T_SIZE,
     ask,
     caption,
     describe,
@@ -40,6 +43,10 @@ CAPTION_SHARE = 0.2  # FACTS: captions 1:1:1:1 with colour, shape and count lift
 # questions ("Is the red circle on the left or the right?"). Without them the gap was not LoRA-learnable in 300
 # steps (side 0.53, size 0.58 after LoRA: docs/student.md).
 DESCRIBE_SHARE = 0.15
+REFER_SHARE = 0.4  # of the descriptions: the object is referred to by its side or its size, not by its name
+REASONED_SHARE = 0.5  # of the descriptions: asked step by step (size and side stated, then repeated)
+REFER_SIDE_WORDINGS = ("Describe the object on the {side}.", "Tell me about the object on the {side}.")
+REFER_SIZE_WORDINGS = ("Describe the {size} object.", "Tell me about the {size} object.")
 MC_SHARE = 0.5  # half of the questions are asked with options, as target tasks mostly are
 # Weights of 1 and 2 objects per pre-training scene. Two-object scenes are where a question must pick one object
 # out ("the red circle"): the slow skill (docs/student.md), so they get the larger share.
@@ -78,16 +85,52 @@ def base_sample(
                 "caption",
             )
         if rng.random() < DESCRIBE_SHARE:
-            named = [o for o in scene.objects if sum(p.name() == o.name() for p in scene.objects) == 1]
-            if named:
-                o = rng.choice(named)
-                question = rng.choice(DESCRIBE_WORDINGS).format(color=o.color, shape=o.shape)
-                return render(scene), format_question(question, reasoning=False), describe(o), "describe"
+            drawn = describe_sample(scene, rng)
+            if drawn is not None:
+                return render(scene), drawn[0], drawn[1], "describe"
         fam = rng.choices(families, weights=[BASE_FAMILY_WEIGHTS.get(f, 1.0) for f in families])[0]
         q = ask(fam, scene, rng, mc=rng.random() < MC_SHARE)
         if q is None:
             continue
         return render(scene), format_question(q.question, q.choices), format_reasoning(q.steps, q.answer), fam
+
+
+def describe_sample(scene: Scene, rng: random.Random) -> tuple[str, str] | None:
+    """(human_text, assistant_text) asking to describe one object, or None when no object can be named.
+
+    The object is named by colour and shape, or (REFER_SHARE) referred to by its side or size where that picks
+    it out ("Describe the object on the left."): the base learns to look an object up by where it is and how big
+    it is — perception the gap questions reuse — without ever being asked a gap question. REASONED_SHARE of
+    them carry a rationale whose steps state the size and the side and whose answer repeats them: answers then
+    contain side and size words copied from the steps, the habit a gap answer ("Answer: left") needs; without it
+    a LoRA taught the step ("The red circle is on the left.") but not the answer (docs/student.md).
+    """
+    refer = rng.random() < REFER_SHARE
+    if refer:
+        by = rng.choice(("side", "size"))
+        key = (lambda o: o.side) if by == "side" else (lambda o: o.size)
+        cands = [o for o in scene.objects if sum(key(p) == key(o) for p in scene.objects) == 1]
+    else:
+        cands = [o for o in scene.objects if sum(p.name() == o.name() for p in scene.objects) == 1]
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    if not refer:
+        question = rng.choice(DESCRIBE_WORDINGS).format(color=o.color, shape=o.shape)
+        steps = [T_SIZE.format(color=o.color, shape=o.shape, size=o.size), T_SIDE.format(**_slots(o))]
+    elif by == "side":
+        question = rng.choice(REFER_SIDE_WORDINGS).format(side=o.side)
+        steps = [T_SIDE.format(**_slots(o)), T_SIZE.format(color=o.color, shape=o.shape, size=o.size)]
+    else:
+        question = rng.choice(REFER_SIZE_WORDINGS).format(size=o.size)
+        steps = [T_LARGE.format(size=o.size, shape=o.shape, color=o.color), T_SIDE.format(**_slots(o))]
+    if rng.random() < REASONED_SHARE:
+        return format_question(question), format_reasoning(steps, describe(o))
+    return format_question(question, reasoning=False), describe(o)
+
+
+def _slots(o: Obj) -> dict[str, str]:
+    return {"color": o.color, "shape": o.shape, "side": o.side}
 
 
 def base_stream(
