@@ -162,7 +162,9 @@ class SkillGap(BaseModel):
     count: int = Field(ge=1)
     examples: list[str] = Field(default_factory=list)
     budget: int = Field(default=0, ge=0)
-    aliases: list[str] = Field(default_factory=list)  # other surface forms merged into `skill` (BM25 queries them too)
+    aliases: list[str] = Field(
+        default_factory=list
+    )  # other surface forms merged into `skill` (BM25 queries them too)
 
 
 class Selection(BaseModel):

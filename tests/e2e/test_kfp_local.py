@@ -45,9 +45,13 @@ def test_pipeline_runs_in_the_kfp_local_runner_with_s3_paths(
     assert io.exists(f"s3://{s3_bucket}/runs/kfp-local/round-01/selection.jsonl")
     assert io.exists(f"s3://{s3_bucket}/runs/kfp-local/final/report.html")
     # the KFP artifacts exist too: the Model mirrors the adapter, the HTML report and the manifest
-    runs = [d for d in (tmp_path / "kfp-root").iterdir() if d.name != "logs"]  # logs/: the condensed task logs
+    runs = [
+        d for d in (tmp_path / "kfp-root").iterdir() if d.name != "logs"
+    ]  # logs/: the condensed task logs
     assert len(runs) == 1
-    assert any((tmp_path / "kfp-root" / "logs").glob("kfp-local-*.log")), "the full task log is kept under the run"
+    assert any((tmp_path / "kfp-root" / "logs").glob("kfp-local-*.log")), (
+        "the full task log is kept under the run"
+    )
     assert (runs[0] / "tune-op" / "adapter" / "adapter_model.safetensors").is_file()
     assert (runs[0] / "finalize-op" / "report").read_text().startswith("<!doctype html>")
     assert (runs[0] / "finalize-op" / "manifest").is_file()

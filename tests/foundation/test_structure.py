@@ -15,26 +15,15 @@ EXEMPT: dict[str, str] = {
     " splitting the query modes from the schema would spread one contract over files",
     "edtune.teacher.diagnose": "the answer-switch algorithm and its async driver are one contract (paper §3.2)",
     "edtune.teacher.prompts": "every prompt the teacher sees, versioned together by PROMPT_VERSION",
-    "edtune.world.reference_teacher": "the reference teacher server: scene recovery and step checking in one place"
-    " (being reworked for the noisy teacher, issue 13)",
-    "edtune.world.families": "the table of question families of the shapes world (being reworked, issue 13)",
-    "edtune.pipeline": "grew with the cluster path (issue 15, in progress); its owner splits compile/run/submit",
-    "edtune.student.train": "the trainer-stack tune path (issue 17, in progress); its owner splits it",
+    "edtune.world.reference_teacher": "the reference teacher server: scene recovery, step checking and the"
+    " noise hooks are one reply contract",
+    "edtune.world.families": "the table of question families of the shapes world: each family's maker, wordings,"
+    " step templates and parse regexes side by side, so a family is changed in one place",
+    "edtune.pipeline": "the KFP pipeline definition: every component's wiring and resources in one DAG",
 }
 
 # cycles tolerated for now, each with its reason; issue 16 is done when this is empty
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    (
-        "edtune.world.families",
-        "edtune.world.tasks",
-    ): "issue 13's world rework in progress: families reads the task"
-    " table lazily at call time; the owner of edtune.world breaks it",
-    (
-        "edtune.student.handloop",
-        "edtune.student.hf",
-        "edtune.student.train",
-    ): "issue 17's tune path in progress; the owner of edtune.student breaks it",
-}
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
 
 
 def _modules() -> dict[str, Path]:

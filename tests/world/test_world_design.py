@@ -14,13 +14,12 @@ from edtune.world.families import (
     DISTRACTOR_FAMILIES,
     FAMILIES,
     GAP_FAMILIES,
-    family_of_question,
     is_generic_wording,
 )
 from edtune.world.generate import generate_world
 from edtune.world.pool import iter_pool
 from edtune.world.scenes import WORLD_VERSION
-from edtune.world.tasks import DEMO_TASK, TASKS
+from edtune.world.tasks import DEMO_TASK, TASKS, family_of_question
 
 
 @pytest.fixture(scope="module")

@@ -83,8 +83,9 @@ def test_tasks_have_cards_probe_gap_families_and_share_no_image_with_the_pool(wo
 
 
 def test_base_stream_asks_only_base_families_in_the_evaluation_wording() -> None:
-    from edtune.world.families import DESCRIBE_WORDINGS, family_of_question, wording_pattern
+    from edtune.world.families import DESCRIBE_WORDINGS, wording_pattern
     from edtune.world.pretraining import REFER_SIDE_WORDINGS, REFER_SIZE_WORDINGS
+    from edtune.world.tasks import family_of_question
 
     describe = [wording_pattern(w) for w in (*DESCRIBE_WORDINGS, *REFER_SIDE_WORDINGS, *REFER_SIZE_WORDINGS)]
     seen = set()
@@ -93,7 +94,9 @@ def test_base_stream_asks_only_base_families_in_the_evaluation_wording() -> None
             break
         assert img.size == (112, 112) and "<image>" not in human and gpt
         fam = family_of_question(human)
-        if fam is None and any(p.match(human.split("\n")[0]) for p in describe):  # grounded descriptions: not a QA family
+        if fam is None and any(
+            p.match(human.split("\n")[0]) for p in describe
+        ):  # grounded descriptions: not a QA family
             fam = "describe"
             said = gpt.rsplit("Answer: ", 1)[-1]  # described step by step or straight away
             assert said.startswith("A ") and said.endswith(("on the left.", "on the right.")), gpt

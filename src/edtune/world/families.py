@@ -3,7 +3,7 @@
 Each family turns a scene into a question with a short gold rationale in the student's format (1-2 steps of a
 few words, short answers: the tiny student generates ~64 tokens). Step templates are owned here, so the
 reference teacher can parse a step back (`parse_step`), check its claim against a recovered scene
-(`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`family_of_question`).
+(`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`edtune.world.tasks.family_of_question`, which knows the tasks' wordings too).
 
 Answers are always written as text (a multiple-choice answer is the option text, not its letter).
 
@@ -455,29 +455,6 @@ def wording_pattern(template: str) -> re.Pattern[str]:
         re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_SLOT_RE[part]})" for i, part in enumerate(parts)
     )
     return re.compile(f"^{rx}$")
-
-
-@functools.lru_cache(maxsize=1)
-def _question_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Every wording the world uses: the generic ones, then each target task's own (a reader of questions, such
-    as the reference teacher, understands both, as a strong LMM would)."""
-    from edtune.world.tasks import TASKS  # tasks import this module: read them at call time
-
-    pats = [(fam, wording_pattern(t)) for fam, ts in GENERIC_WORDINGS.items() for t in ts]
-    for spec in TASKS.values():
-        for fam, ts in spec.wordings.items():
-            pats += [(fam, wording_pattern(t)) for t in ts]
-    pats.append(("caption", re.compile(r"^Describe the image\.$")))
-    return tuple(pats)
-
-
-def family_of_question(text: str) -> str | None:
-    """The family of a question (its first line; options and instructions after it are ignored)."""
-    first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
-    for name, pat in _question_patterns():
-        if pat.match(first):
-            return name
-    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,12 +43,12 @@ from edtune.world.families import (
     canonical_skill,
     check_step,
     check_steps,
-    family_of_question,
     parse_step,
     skills_of_family,
 )
 from edtune.world.noise import NOISE_PROFILES, NoiseProfile
 from edtune.world.scenes import Scene, recover_scene
+from edtune.world.tasks import family_of_question
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,22 @@ drawn from their own seed namespace ('task:<seed>:<name>:<split>'), disjoint fro
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from edtune.schemas import TaskSample
-from edtune.world.families import FAMILIES, GAP_FAMILIES, SKILL_DESCRIPTIONS, ask
+from edtune.world.families import (
+    CAPTION_QUESTION,
+    FAMILIES,
+    GAP_FAMILIES,
+    GENERIC_WORDINGS,
+    SKILL_DESCRIPTIONS,
+    ask,
+    wording_pattern,
+)
 from edtune.world.scenes import WORLD_VERSION, Scene, make_scene
 
 
@@ -159,3 +169,28 @@ def task_card(spec: TaskSpec, n_val: int, n_test: int) -> dict[str, object]:
         "wordings": {f: list(ts) for f, ts in spec.wordings.items()},
         "world_version": WORLD_VERSION,
     }
+
+
+# ---------------------------------------------------------------- reading questions back
+
+
+@functools.lru_cache(maxsize=1)
+def _question_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Every wording the world uses: the generic ones, then each target task's own (a reader of questions, such
+    as the reference teacher, understands both, as a strong LMM would). Here, not in `families`, because it needs
+    the task table and the task table needs the families."""
+    pats = [(fam, wording_pattern(t)) for fam, ts in GENERIC_WORDINGS.items() for t in ts]
+    for spec in TASKS.values():
+        for fam, ts in spec.wordings.items():
+            pats += [(fam, wording_pattern(t)) for t in ts]
+    pats.append(("caption", re.compile(f"^{re.escape(CAPTION_QUESTION)}$")))
+    return tuple(pats)
+
+
+def family_of_question(text: str) -> str | None:
+    """The family of a question (its first line; options and instructions after it are ignored)."""
+    first = text.replace("<image>", "").strip().split("\n", 1)[0].strip()
+    for name, pat in _question_patterns():
+        if pat.match(first):
+            return name
+    return None
