@@ -30,7 +30,8 @@ class TaskSpec:
     """A target task: a weighted mix of families, asked in the task's OWN wording (never the pool's).
 
     `wordings` maps each family to the task's templates; `scene_sizes` weighs scenes of 1..MAX_OBJECTS objects
-    (tasks whose question picks one object out of several hold two). `kind` says what the task is for in the
+    (tasks whose question picks one object out of several hold two; the two controls hold one, because the tiny
+    student's LoRA learns a gap on one-object scenes but not the binding of two: docs/student.md). `kind` says what the task is for in the
     study: "disguised" tasks read like a skill the base has while their gap is another; "control" tasks read like
     their gap (similar-question selection should do as well there).
     """
@@ -79,10 +80,11 @@ TASKS: dict[str, TaskSpec] = {
     for t in (
         TaskSpec(
             "left-right",
-            "Which half of the picture an object is in (control: reads like its gap, left/right).",
+            "Which half of the picture a shape is in, one shape per picture (control: reads like its gap, left/right).",
             (("side", 1.0),),
             mc=True,
             wordings={"side": ("Which half of the picture holds the {color} {shape}?",)},
+            scene_sizes=(1.0,),
             kind="control",
         ),
         TaskSpec(
@@ -103,10 +105,11 @@ TASKS: dict[str, TaskSpec] = {
         ),
         TaskSpec(
             "size-check",
-            "Whether a shape is drawn big or little (control: reads like its gap, size).",
+            "Whether a shape is drawn big or little, one shape per picture (control: reads like its gap, size).",
             (("size", 1.0),),
             mc=True,
             wordings={"size": ("How big is the {color} {shape} drawn in this picture?",)},
+            scene_sizes=(1.0,),
             kind="control",
         ),
         TaskSpec(
