@@ -41,7 +41,7 @@ class Resources:
     cpu: str
     memory: str
     gpu: bool = False  # requests `nvidia.com/gpu` (count from a pipeline parameter)
-    retries: int = 0  # retry policy for stages that call services
+    retries: int = 0  # retry policy: stages that call services, and resumable ones a preemption may kill
     cache: bool = True  # KFP output caching
     scratch: bool = False  # mounts the model/teacher cache volume (cluster.cache_mount)
     long_running: bool = False  # annotate: takes the longer `annotate_timeout_s`

@@ -13,7 +13,7 @@ from typing import Any
 from edtune import io
 from edtune.config import RunConfig
 from edtune.layout import RunLayout
-from edtune.runfiles import read_selections
+from edtune.runfiles import read_selections, read_training_figures
 from edtune.schemas import MistakeReport, RoundMetrics, SkillGap, Trace
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
@@ -116,6 +116,7 @@ def build_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int, max_exam
             f"<td>{esc(', '.join(m.top_skills))}</td><td>{secs:.1f}</td></tr>"
         )
     body.append("</table>")
+    body.extend(_training_table(layout, rounds))
     for m in rounds[1:]:
         r = m.round
         gaps_uri = layout.gaps(r)
@@ -144,6 +145,40 @@ def build_report(cfg: RunConfig, rounds: list[RoundMetrics], best: int, max_exam
         f"<!doctype html><html><head><meta charset='utf-8'><title>edtune report {esc(cfg.run_id)}</title>"
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
     )
+
+
+#: (tune.json key, column heading, format) of the training table, in `TRAINING_FIGURES` order.
+_TRAINING_COLUMNS = (
+    ("final_loss", "final loss", "{:.4f}"),
+    ("samples_per_s", "samples/s", "{:.1f}"),
+    ("tokens_per_s", "tokens/s", "{:.0f}"),
+    ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+    ("peak_gpu_mb", "peak GPU (MB)", "{:.0f}"),
+    ("steps", "steps", "{:.0f}"),
+    ("seconds", "train seconds", "{:.1f}"),
+)
+
+
+def _training_table(layout: RunLayout, rounds: list[RoundMetrics]) -> list[str]:
+    """What each round's tune cost (round-NN/tune.json), so a slow or memory-bound round shows next to its gain.
+
+    Rounds without a tune.json (round 0, a run older than the file) have no row; no row at all, no table. A
+    figure the file lacks (peak GPU memory on CPU) is an empty cell.
+    """
+    rows = []
+    for m in rounds:
+        figures = read_training_figures(layout, m.round)
+        if figures is None:
+            continue
+        cells = "".join(
+            f"<td>{fmt.format(figures[key]) if key in figures else ''}</td>"
+            for key, _, fmt in _TRAINING_COLUMNS
+        )
+        rows.append(f"<tr><td>{m.round}</td>{cells}</tr>")
+    if not rows:
+        return []
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in _TRAINING_COLUMNS)
+    return ["<h2>Training</h2><table class='training'>", f"<tr><th>round</th>{head}</tr>", *rows, "</table>"]
 
 
 def _examples(cfg: RunConfig, r: int, limit: int) -> list[str]:

@@ -7,6 +7,9 @@ run, and the report must not import the stages back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from edtune import io
 from edtune.layout import RunLayout
 from edtune.schemas import MistakeReport, RoundMetrics, Selection
@@ -34,3 +37,34 @@ def read_round_metrics(layout: RunLayout) -> list[RoundMetrics]:
         out.append(RoundMetrics.model_validate(io.read_json(layout.metrics(r))))
         r += 1
     return out
+
+
+#: The tune stage's figures the report shows and `tune_op` logs as KFP metrics, in display order: keys of
+#: `round-NN/tune.json` (`edtune.student.types.TuneResult`), also in the stage summary. `peak_gpu_mb` is null on
+#: a CPU run; one list so the report and the KFP UI show the same figures under the same names.
+TRAINING_FIGURES = (
+    "final_loss",
+    "samples_per_s",
+    "tokens_per_s",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "steps",
+    "seconds",
+)
+
+
+def training_figures(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric `TRAINING_FIGURES` a tune summary holds; missing or null ones (no GPU) are left out."""
+    return {
+        k: float(summary[k])
+        for k in TRAINING_FIGURES
+        if isinstance(summary.get(k), int | float) and not isinstance(summary.get(k), bool)
+    }
+
+
+def read_training_figures(layout: RunLayout, r: int) -> dict[str, float] | None:
+    """Round r's training figures from its tune.json; None when the round did not tune (round 0, an old run)."""
+    uri = layout.tune_summary(r)
+    if not io.exists(uri):
+        return None
+    return training_figures(io.read_json(uri))

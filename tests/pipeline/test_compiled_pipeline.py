@@ -1,4 +1,5 @@
-"""The compiled pipelines are specifications: GPUs where the work needs them, secrets by name, retries on services."""
+"""The compiled pipelines are specifications: GPUs where the work needs them, secrets by name, retries on services
+and on the resumable tune."""
 
 from __future__ import annotations
 
@@ -138,9 +139,25 @@ def test_stages_that_call_services_have_retry_policies(fresh: dict, name: str) -
         if stage in SERVICE_STAGES:
             assert t.get("retryPolicy", {}).get("maxRetryCount", 0) >= 1, tname
             seen += 1
-        elif stage in ("tune-op", "evaluate-op"):
-            assert "retryPolicy" not in t, f"{tname}: GPU stages must not silently retry"
+        elif stage == "tune-op":
+            # resumes from its mid-tune checkpoints, so Argo retries a preempted pod
+            assert t.get("retryPolicy", {}).get("maxRetryCount") == 2, tname
+            assert t["retryPolicy"]["backoffDuration"] == "30s", tname
+        elif stage == "evaluate-op":
+            assert "retryPolicy" not in t, f"{tname}: evaluate must not silently retry"
     assert seen > 0
+
+
+def test_tune_task_has_a_metrics_output(fresh: dict) -> None:
+    """tune_op's training figures reach the KFP UI: its component declares a `metrics` system.Metrics output."""
+    comps = fresh["error_driven_tuning"][0]["components"]
+    tune_comps = [c for name, c in comps.items() if re.sub(r"-\d+$", "", name) == "comp-tune-op"]
+    assert len(tune_comps) == 3  # one per unrolled round
+    for comp in tune_comps:
+        artifacts = comp["outputDefinitions"]["artifacts"]
+        assert artifacts["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+        assert artifacts["adapter"]["artifactType"]["schemaTitle"] == "system.Model"
+        assert comp["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "NUMBER_DOUBLE"
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))
