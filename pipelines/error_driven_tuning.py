@@ -11,6 +11,7 @@ final state in `<output>/<run_id>/status.json`, and `publish` (which moves the r
 when the run's validation gain reaches `publish_min_gain` — the same threshold the CI gate (`--min-gain`) uses.
 """
 
+import dataclasses
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -76,12 +77,13 @@ def bind_secrets(task: Any, cluster: ClusterConfig, s3: Any, teacher: Any = None
 def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
     """Build the pipeline. `local=True` is for `kfp.local`: it gives the evaluate tasks inside the
     `dsl.ParallelFor` a literal GPU count, because kfp 2.17's local runner cannot resolve a pipeline-parameter
-    resource count there (and ignores resources anyway), and it leaves out the ExitHandler. The committed YAML
+    resource count there (and ignores resources anyway), it leaves out the ExitHandler, and it drops retries (they
+    are for preempted pods; locally a failing stage would only fail three times, slowly). The committed YAML
     uses `build()` (default cluster settings); `edtune pipeline submit` uses `build(cluster=cfg.cluster)`."""
     cl = cluster or ClusterConfig()
 
     def place(task: Any, res: Any, gpu_count: Any = 1) -> Any:
-        return apply(task, res, gpu_count, cl)
+        return apply(task, dataclasses.replace(res, retries=0) if local else res, gpu_count, cl)
 
     def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
         return bind_secrets(task, cl, s3, teacher, milvus)

@@ -178,3 +178,15 @@ def test_evaluation_fans_out_over_shards_and_merges_in_order(fresh: dict) -> Non
     assert "parameterIterator" in text, "evaluate must run inside a dsl.ParallelFor over shard ids"
     params = fresh["error_driven_tuning"][0]["root"]["inputDefinitions"]["parameters"]
     assert params["eval_shards"]["defaultValue"] == 1
+
+
+def test_a_local_build_drops_retries_which_are_for_preempted_pods() -> None:
+    """kfp.local honours retry policies: a stage failing on a bug would run three times, minutes apart."""
+    from google.protobuf import json_format
+
+    from pipelines.error_driven_tuning import build
+
+    def has_retry(local: bool) -> bool:
+        return "retryPolicy" in json.dumps(json_format.MessageToDict(build(local=local).pipeline_spec))
+
+    assert has_retry(False) and not has_retry(True)
