@@ -182,6 +182,8 @@ def test_evaluation_fans_out_over_shards_and_merges_in_order(fresh: dict) -> Non
 
 def test_a_local_build_drops_retries_which_are_for_preempted_pods() -> None:
     """kfp.local honours retry policies: a stage failing on a bug would run three times, minutes apart."""
+    import json
+
     from google.protobuf import json_format
 
     from pipelines.error_driven_tuning import build
