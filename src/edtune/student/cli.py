@@ -55,6 +55,12 @@ def pretrain_cmd(
     lr: Annotated[
         float | None, typer.Option("--lr", help="Peak learning rate (default: the recipe's).")
     ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init", help="Continue from this base directory (weights and tokenizer) instead of a new model."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
@@ -62,7 +68,7 @@ def pretrain_cmd(
     from edtune.student.pretrain import DEFAULT_CURRICULUM, pretrain_base
 
     warm = DEFAULT_CURRICULUM if curriculum is None else curriculum
-    rec = pretrain_base(out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr)
+    rec = pretrain_base(out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init)
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}
     emit(rec, as_json, human=f"base student in {out}: {rec['steps']} steps in {rec['train_seconds']} s")
 

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ def pretrain_base(
     overrides: dict[str, dict[str, Any]] | None = None,
     scene_sizes: tuple[float, ...] | None = None,
     curriculum: int = 0,
+    init: str | None = None,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -55,6 +57,12 @@ def pretrain_base(
     giant single objects (`easy_stream`), the next W on one large object at a fixed spot, then mixes one-object
     scenes into `base_stream` at a share falling from 1/2 to 0 by the end (the tiny model otherwise never learns
     to read the image: docs/student.md "The blind base"); 0 is the plain stream. Writes `manifest.json` (sha256 of every file + the record).
+
+    `init` continues pre-training from a base directory (its weights and tokenizer) instead of a fresh model: a
+    fresh optimizer, the same warm-up and cosine schedule over `steps`, the current stream. The shipped base is
+    made this way (docs/student.md): the binding of one object out of two forms in the first 8,000 steps on
+    plain descriptions, and the descriptions by side/size and step by step are added on top; the same mix from
+    scratch left the binding at chance. The record keeps the init's own record (`init.record`).
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -67,9 +75,24 @@ def pretrain_base(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fam = get_family("qwen2-vl")
-    fam.build_tiny(out, seed, overrides)
+    init_record = None
+    if init:
+        src = Path(init)
+        init_record = (
+            json.loads((src / "pretrain.json").read_text()) if (src / "pretrain.json").is_file() else {}
+        )
+        if src.resolve() != out.resolve():
+            for (
+                f
+            ) in src.iterdir():  # weights, tokenizer, processor, chat template (the manifest is rewritten)
+                if f.is_file() and f.name not in ("manifest.json", "pretrain.json"):
+                    shutil.copy2(f, out / f.name)
+        weights_from = src
+    else:
+        fam.build_tiny(out, seed, overrides)
+        weights_from = out
     proc = fam.load_processor(out)
-    model = AutoModelForImageTextToText.from_pretrained(str(out), dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_pretrained(str(weights_from), dtype=torch.float32)
     model.train()
     torch.manual_seed(seed)
     recipe = {**RECIPE, **({"lr": lr} if lr else {})}
@@ -128,7 +151,7 @@ def pretrain_base(
     model.save_pretrained(str(out))
     record = {
         "command": "edtune student pretrain "
-        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr)),
+        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init)),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
@@ -142,6 +165,7 @@ def pretrain_base(
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
+        **({"init": {"path": init, "record": init_record}} if init else {}),
     }
     (out / "pretrain.json").write_text(json.dumps(record, indent=2) + "\n")
     write_manifest(
@@ -162,6 +186,9 @@ def _curriculum_pick(
     return one if rng.random() < share else stream
 
 
-def _cli_args(out_dir: str, seed: int, steps: int, curriculum: int = 0, lr: float | None = None) -> list[str]:
+def _cli_args(
+    out_dir: str, seed: int, steps: int, curriculum: int = 0, lr: float | None = None, init: str | None = None
+) -> list[str]:
     args = ["--out", out_dir, "--seed", str(seed), "--steps", str(steps), "--curriculum", str(curriculum)]
-    return [*args, "--lr", str(lr)] if lr else args
+    args = [*args, "--lr", str(lr)] if lr else args
+    return [*args, "--init", init] if init else args
