@@ -53,6 +53,25 @@ def test_pretrain_writes_a_loadable_checkpoint_with_manifest_and_record(tmp_path
     assert load_student(str(tmp_path / "b"), StudentConfig()).model is not None
 
 
+def test_pretrain_init_continues_from_a_base_and_keeps_its_tokenizer_and_record(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from edtune.student.pretrain import pretrain_base
+
+    first = pretrain_base(str(tmp_path / "a"), seed=3, steps=2, log_every=1)
+    rec = pretrain_base(str(tmp_path / "b"), seed=4, steps=2, log_every=1, lr=5e-4, init=str(tmp_path / "a"))
+    assert rec["init"]["record"]["command"] == first["command"] and rec["command"].endswith(
+        f"--init {tmp_path / 'a'}"
+    )
+    assert (tmp_path / "b" / "tokenizer.json").read_text() == (tmp_path / "a" / "tokenizer.json").read_text()
+    before, after = (
+        load_file(tmp_path / "a" / "model.safetensors"),
+        load_file(tmp_path / "b" / "model.safetensors"),
+    )
+    assert before.keys() == after.keys() and any(not before[k].equal(after[k]) for k in before)  # it trained
+    assert verify_manifest(tmp_path / "b") is not None
+
+
 @pytest.mark.parametrize("curriculum", [0, 2])
 def test_pretrain_records_the_curriculum_in_its_record_and_command(tmp_path: Path, curriculum: int) -> None:
     from edtune.student.pretrain import pretrain_base
