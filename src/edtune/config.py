@@ -66,7 +66,10 @@ class TeacherConfig(_Section):
     prior: float = Field(default=0.6, gt=0, lt=1)  # the prior hint toward the gold answer
     fallback: Literal["judge", "last-step", "undiagnosed"] = "judge"  # when the answer never switches
     image_max_side: int = Field(default=448, ge=28)
-    skill_merge_threshold: float = Field(default=0.85, ge=0, le=1)
+    skill_merge_threshold: float = Field(default=0.85, ge=0, le=1)  # embedding merge, without grouping
+    group_skills: bool = (
+        True  # ask the teacher which paraphrased skill names are one gap (teacher/grouping.py)
+    )
     backoff_s: float = Field(default=0.5, gt=0)  # first retry delay; doubles per attempt, with jitter
     backoff_max_s: float = Field(
         default=30.0, gt=0
@@ -76,7 +79,7 @@ class TeacherConfig(_Section):
 
 class RetrievalConfig(_Section):
     selector: Literal["error-driven", "random", "similar-questions", "all", "validation"] = "error-driven"
-    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    mode: Literal["bm25", "dense", "hybrid"] = "bm25"  # measured best with grouped paraphrases (docs/retrieval.md)
     allocation: Literal["per-mistake", "proportional"] = "proportional"
     min_per_skill: int = Field(default=1, ge=0)
     query: Literal["skill", "step"] = "skill"  # "step": ablation without skill analysis

@@ -1,7 +1,8 @@
 """Where a run's files live (DESIGN §3), in one place so stages, the loop, KFP components and reports agree.
 
 `<output>/<run_id>/round-00/` holds the base student's evaluation; `round-NN/` (N >= 1) holds one tuning round:
-mistakes.jsonl (diagnosed from the previous round's validation traces), gaps.json, selection.jsonl, replay.jsonl,
+mistakes.jsonl (diagnosed from the previous round's validation traces), skill-groups.json (the teacher's grouping
+of their paraphrased skill names, when asked), gaps.json, selection.jsonl, replay.jsonl,
 adapter/, then traces.jsonl + metrics.json (the validation evaluation of this round's adapter), and test-traces.jsonl.
 `final/` holds the best adapter, manifest.json and report.html. `.done/<stage>.json` markers make stages skippable.
 """
@@ -31,6 +32,9 @@ class RunLayout:
 
     def mistakes(self, r: int) -> str:
         return self.file(r, "mistakes.jsonl")
+
+    def skill_groups(self, r: int) -> str:
+        return self.file(r, "skill-groups.json")
 
     def gaps(self, r: int) -> str:
         return self.file(r, "gaps.json")

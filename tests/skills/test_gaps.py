@@ -87,3 +87,42 @@ def test_merged_gap_keeps_its_other_spellings_as_aliases_for_bm25(embedder: Embe
         embedder=embedder,
     )
     assert [(g.skill, g.aliases) for g in gaps] == [("color naming", ["Color naming!", "colour naming"])]
+
+
+def test_teacher_groups_merge_paraphrases_that_the_embedding_cannot(embedder: Embedder):
+    """Side paraphrases share no words; "horizontal" is nearer "vertical" in MiniLM than any side paraphrase."""
+    reports = [
+        report("v1", "left/right localisation"),
+        report("v2", "horizontal position of objects"),
+        report("v3", "spatial relations (left vs right)"),
+        report("v4", "vertical position of objects"),
+        report("v5", "left/right localisation"),
+        report("v6", "object size"),
+    ]
+    groups = [
+        ["left/right localisation", "horizontal position of objects", "spatial relations (left vs right)"],
+        ["vertical position of objects"],
+        ["object size"],
+    ]
+    by_embedding = merge_gaps(reports, threshold=0.85, embedder=embedder)
+    assert {"horizontal position of objects", "left/right localisation"} & {g.skill for g in by_embedding}
+    assert len(by_embedding) >= 4  # the side paraphrases stay apart (or join "vertical")
+
+    gaps = merge_gaps(reports, threshold=0.85, embedder=embedder, groups=groups)
+    assert [(g.skill, g.count) for g in gaps] == [
+        ("left/right localisation", 4),
+        ("object size", 1),
+        ("vertical position of objects", 1),
+    ]
+    assert gaps[0].aliases == ["horizontal position of objects", "spatial relations (left vs right)"]
+    assert gaps[0].examples == ["v1", "v2", "v3", "v5"]
+
+
+def test_names_the_teacher_did_not_group_stay_apart():
+    reports = [
+        report("v1", "counting objects"),
+        report("v2", "object counting"),
+        report("v3", "shape naming"),
+    ]
+    gaps = merge_gaps(reports, threshold=0.0, embedder=None, groups=[["counting objects"]])
+    assert sorted(g.skill for g in gaps) == ["counting objects", "object counting", "shape naming"]

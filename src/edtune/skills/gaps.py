@@ -3,9 +3,15 @@
 The teacher names one missing skill per wrong sample, in free text, so the same gap arrives as "colour
 recognition", "Color recognition." and "recognising colours". Counting them apart would split the budget and
 the BM25 query. We merge in two steps: a string normal form (case, punctuation, whitespace, British →
-American spelling), then greedy clustering of the distinct normal forms by embedding cosine similarity
-≥ `threshold` (config `teacher.skill_merge_threshold`, default 0.85). Greedy in a fixed order (count desc, then
-name), so the result is deterministic. Every merge is logged.
+American spelling), then one of:
+- the teacher's grouping (`groups`, asked by the diagnose stage: `edtune.teacher.grouping`), the default: names
+  in one teacher group are one gap. Paraphrases of one skill share few words and a sentence embedding puts some
+  of them closer to another skill's paraphrase than to each other (measured: "horizontal position of objects"
+  vs "vertical position of objects" 0.86, vs "left/right localisation" 0.29), so no threshold separates them;
+- without a grouping, greedy clustering of the distinct normal forms by embedding cosine similarity
+  ≥ `threshold` (config `teacher.skill_merge_threshold`, default 0.85), in a fixed order (count desc, then
+  name), so the result is deterministic.
+Every merge is logged.
 """
 
 from __future__ import annotations
@@ -58,7 +64,11 @@ class _Cluster:
 
 
 def merge_gaps(
-    reports: Sequence[MistakeReport], *, threshold: float, embedder: Embedder | None
+    reports: Sequence[MistakeReport],
+    *,
+    threshold: float,
+    embedder: Embedder | None,
+    groups: Sequence[Sequence[str]] | None = None,
 ) -> list[SkillGap]:
     """Merge the missing skills of diagnosed reports into SkillGaps sorted by count desc (then name).
 
@@ -66,7 +76,8 @@ def merge_gaps(
     `examples` are those reports' sample ids in input order; `skill` is the most frequent surface form
     (ties: one already in normal form, then alphabetical), `aliases` the other forms merged into it (so
     BM25, which neither stems nor folds spelling, still matches "colour" tags for a "color" gap),
-    `description` its first non-empty description. `embedder=None` merges by
+    `description` its first non-empty description. `groups` (surface names) merge by the teacher's grouping
+    instead of the embedding; names it does not list stay apart. `embedder=None` (and no groups) merges by
     the string normal form only.
     """
     surface: dict[str, Counter[str]] = {}  # normal form -> surface form counts
@@ -88,7 +99,10 @@ def merge_gaps(
         return []
     norm_count = Counter(n for _, n in uses)
     order = sorted(norm_count, key=lambda n: (-norm_count[n], n))
-    clusters = _cluster(order, threshold, embedder)
+    if groups is not None:
+        clusters = _cluster_by_groups(order, groups)
+    else:
+        clusters = _cluster(order, threshold, embedder)
     owner = {m: c for c in clusters for m in c.members}
 
     gaps: list[SkillGap] = []
@@ -111,6 +125,26 @@ def merge_gaps(
         )
     gaps.sort(key=lambda g: (-g.count, g.skill))
     return gaps
+
+
+def _cluster_by_groups(order: list[str], groups: Sequence[Sequence[str]]) -> list[_Cluster]:
+    """Normal forms named in one teacher group share a cluster (in `order`: the first member represents it)."""
+    group_of: dict[str, int] = {}
+    for gi, names in enumerate(groups):
+        for name in names:
+            group_of.setdefault(normalise(name), gi)
+    clusters: list[_Cluster] = []
+    by_group: dict[int, _Cluster] = {}
+    for n in order:
+        gi = group_of.get(n)
+        if gi is not None and gi in by_group:
+            by_group[gi].members.append(n)
+            continue
+        c = _Cluster(rep=n, members=[n])
+        clusters.append(c)
+        if gi is not None:
+            by_group[gi] = c
+    return clusters
 
 
 def _cluster(order: list[str], threshold: float, embedder: Embedder | None) -> list[_Cluster]:

@@ -25,8 +25,11 @@ def diagnose(cfg: RunConfig, r: int) -> StageResult:
         samples = {s.id: s for s in load_task(task_uri)}
         journal = str(Path(cfg.cache_dir) / "journals" / _sha_json([cfg.run_uri, r])[:16] / "mistakes.jsonl")
         res = run_diagnose(traces, samples, cfg.teacher, cache_dir=cfg.cache_dir, journal=journal)
+        # Before mistakes.jsonl (allocate reads both once mistakes exist); always written, so a rerun that got
+        # no grouping (null) never leaves an older one behind.
+        io.write_json(layout.skill_groups(r), {"groups": res.skill_groups})
         io.write_jsonl(layout.mistakes(r), res.reports)
-        return res.model_dump(mode="json", exclude={"reports"})
+        return res.model_dump(mode="json", exclude={"reports", "skill_groups"})
 
     teacher_part = cfg.teacher.model_dump(
         mode="json", exclude={"concurrency", "timeout_s", "deadline_s", "url"}

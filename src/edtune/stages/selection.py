@@ -20,6 +20,7 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
     """Merge the round's missing skills into gaps and split the round budget across them."""
     layout = layout_of(cfg)
     mistakes_uri = layout.mistakes(r)
+    groups_uri = layout.skill_groups(r)
 
     def body() -> dict[str, Any]:
         from edtune.skills.allocate import allocate as run_allocate
@@ -27,7 +28,12 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
         from edtune.skills.gaps import merge_gaps
 
         reports = [m for m in read_reports(mistakes_uri) if m.status == "diagnosed"]
-        gaps = merge_gaps(reports, threshold=cfg.teacher.skill_merge_threshold, embedder=Embedder())
+        groups = None  # runs diagnosed before skill-groups.json existed merge by embedding, as they did
+        if cfg.teacher.group_skills and io.exists(groups_uri):
+            groups = io.read_json(groups_uri).get("groups")
+        gaps = merge_gaps(
+            reports, threshold=cfg.teacher.skill_merge_threshold, embedder=Embedder(), groups=groups
+        )
         gaps = run_allocate(
             gaps,
             cfg.loop.budget_per_round,
@@ -39,7 +45,9 @@ def allocate(cfg: RunConfig, r: int) -> StageResult:
 
     part = {"budget": cfg.loop.budget_per_round, "retrieval": cfg.retrieval.model_dump(mode="json")}
     part["threshold"] = cfg.teacher.skill_merge_threshold
-    return _run(layout, r, "allocate", part, [mistakes_uri], body)
+    part["group_skills"] = cfg.teacher.group_skills
+    inputs = [mistakes_uri, groups_uri if io.exists(groups_uri) else None]
+    return _run(layout, r, "allocate", part, inputs, body)
 
 
 def used_support_ids(cfg: RunConfig, before_round: int) -> set[str]:

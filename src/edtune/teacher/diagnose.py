@@ -35,6 +35,7 @@ from edtune.student.prompt import LETTERS
 from edtune.teacher import prompts
 from edtune.teacher.cache import content_key
 from edtune.teacher.client import BadReply, ChatReply, TeacherClient, extract_json
+from edtune.teacher.grouping import group_skill_names
 from edtune.teacher.images import image_data_uri
 from edtune.teacher.progress import progress_bar
 
@@ -58,10 +59,13 @@ class DiagnoseResult(BaseModel):
     teacher_model: str | None = None
     endpoint: str = ""
     prompt_version: str = prompts.PROMPT_VERSION
+    # The teacher's grouping of the round's paraphrased skill names (teacher/grouping.py); None: not asked
+    # (teacher.group_skills off) or its reply stayed invalid; allocate then merges by embedding.
+    skill_groups: list[list[str]] | None = None
     latencies: list[float] = Field(default_factory=list, exclude=True)  # per request, for benchmarks
 
     def summary(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"reports", "latencies"})
+        return self.model_dump(mode="json", exclude={"reports", "latencies", "skill_groups"})
 
 
 class JournalEntry(BaseModel):
@@ -389,8 +393,11 @@ async def diagnose_async(
                     task.cancel()
                 raise
 
-    final = [r for r in reports if r is not None]
-    assert len(final) == len(wrong), "every wrong trace must have a report"
+        final = [r for r in reports if r is not None]
+        assert len(final) == len(wrong), "every wrong trace must have a report"
+        groups = None
+        if cfg.group_skills:
+            groups = await group_skill_names(client, cfg, distinct_skills(final))
     n_diag = sum(r.status == "diagnosed" for r in final)
     result = DiagnoseResult(
         reports=final,
@@ -407,12 +414,27 @@ async def diagnose_async(
         teacher_model=client.model_id,
         endpoint=client.endpoint,
         latencies=client.stats.latencies,
+        skill_groups=groups,
     )
     log.info(kv("diagnose.done", **{k: v for k, v in result.summary().items() if k != "endpoint"}))
     for r in final:
         if r.status == "undiagnosed":
             log.warning(kv("diagnose.undiagnosed", sample=r.sample_id, reason=repr(r.reason)))
     return result
+
+
+def distinct_skills(reports: Sequence[MistakeReport]) -> list[tuple[str, str]]:
+    """(name, first description) of every distinct missing-skill name of the diagnosed reports, first-seen order
+    (names with whitespace collapsed, as `merge_gaps` counts them)."""
+    out: dict[str, str] = {}
+    for rep in reports:
+        if rep.status != "diagnosed":
+            continue
+        for ms in rep.missing_skills:
+            name = " ".join(ms.name.split())
+            if name and (name not in out or not out[name]):
+                out[name] = ms.description.strip()
+    return list(out.items())
 
 
 def diagnose(

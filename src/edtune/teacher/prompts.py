@@ -13,6 +13,10 @@ Kinds:
 - judge: image + all steps (+ the gold answer) -> JSON MistakeReply (first erroneous step, explanation, skill).
 - skill: a wrong step -> one missing skill, JSON {name, description}; few-shot.
 - tag: a support conversation -> the skills it teaches, JSON {skills: [...]}.
+- group: a round's distinct missing-skill names (with descriptions) -> which of them name the same skill, JSON
+  {groups: [[1, 3], [2], ...]} (1-based list numbers, each exactly once). Free-text names paraphrase one skill
+  ("left/right localisation", "horizontal position of objects"), and a sentence embedding cannot tell those from
+  a different skill's paraphrase ("vertical position of objects", cosine 0.86); a language model can.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pydantic import BaseModel, Field
 from edtune.student.prompt import LETTERS
 
 PROMPT_VERSION = "1"
-Kind = Literal["answer-switch", "judge", "skill", "tag"]
+Kind = Literal["answer-switch", "judge", "skill", "tag", "group"]
 _TAG = re.compile(r"^\[edtune:([a-z-]+)/v(\d+)\]")
 
 
@@ -50,6 +54,11 @@ SYSTEM = {
     "tag": _tag("tag")
     + " You read a training conversation about an image and list the visual skills it teaches (1-3 short"
     ' lower-case phrases of 2-5 words). Reply with JSON only: {"skills": [<str>, ...]}.',
+    "group": _tag("group")
+    + " You are given a numbered list of skills that a student lacks, each named by a different reviewer in"
+    " their own words. Group the numbers whose names mean the SAME skill (synonyms and paraphrases); keep"
+    " different skills apart, even related ones (left/right is not above/below). Every number appears in"
+    ' exactly one group. Reply with JSON only: {"groups": [[<int>, ...], ...]}.',
 }
 
 # Few-shot demonstrations for skill analysis (generic, not from any target task).
@@ -75,6 +84,10 @@ class SkillReply(BaseModel):
 
 class TagReply(BaseModel):
     skills: list[str] = Field(min_length=1, max_length=5)
+
+
+class GroupReply(BaseModel):
+    groups: list[list[int]] = Field(min_length=1)
 
 
 def kind_of(messages: list[dict[str, Any]]) -> tuple[str, str] | None:
@@ -355,6 +368,33 @@ def parse_tag(messages: list[dict[str, Any]]) -> TagRequest:
             who, value = turns[-1]
             turns[-1] = (who, value + "\n" + ln)
     return TagRequest(turns=turns, image_url=image_of(messages))
+
+
+# ---------------------------------------------------------------- grouping paraphrased skill names
+
+
+class GroupRequest(BaseModel):
+    skills: list[tuple[str, str]]  # (name, description), numbered from 1 in the prompt
+
+
+def build_group(skills: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    lines = [f"{i}. {name}" + (f" - {desc}" if desc else "") for i, (name, desc) in enumerate(skills, 1)]
+    text = "Skills:\n" + "\n".join(lines) + "\nEnd of skills. Which numbers name the same skill?"
+    return [{"role": "system", "content": SYSTEM["group"]}, {"role": "user", "content": text}]
+
+
+def parse_group(messages: list[dict[str, Any]]) -> GroupRequest:
+    text = _text_of(messages[-1].get("content"))
+    body = text.split("Skills:\n", 1)[-1].rsplit("\nEnd of skills.", 1)[0]
+    skills: list[tuple[str, str]] = []
+    for ln in body.split("\n"):
+        m = re.match(r"^(\d+)\. (.*?)(?: - (.*))?$", ln)
+        if m is None or int(m.group(1)) != len(skills) + 1:
+            raise ValueError(f"skill line {len(skills) + 1} is malformed: {ln!r}")
+        skills.append((m.group(2), m.group(3) or ""))
+    if not skills:
+        raise ValueError("no skills listed")
+    return GroupRequest(skills=skills)
 
 
 def response_format(schema: dict[str, Any], backend: Literal["tgi", "openai"]) -> dict[str, Any]:

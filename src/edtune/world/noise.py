@@ -30,6 +30,9 @@ class NoiseProfile(BaseModel):
     skill_error: float = Field(0.0, ge=0, le=1, description="judge/skill: names another skill")
     tag_miss: float = Field(0.0, ge=0, le=1, description="tagging: a true skill is left out")
     tag_wrong: float = Field(0.0, ge=0, le=1, description="tagging: a wrong skill is added")
+    group_miss: float = Field(
+        0.0, ge=0, le=1, description="grouping: a paraphrased skill name is not recognised as its skill's"
+    )
 
     def with_seed(self, seed: int) -> NoiseProfile:
         return self.model_copy(update={"seed": seed})
@@ -65,6 +68,7 @@ NOISE_PROFILES: dict[str, NoiseProfile] = {
         skill_error=0.15,
         tag_miss=0.15,
         tag_wrong=0.10,
+        group_miss=0.10,
     ),
 }
 DEFAULT_NOISE = "realistic"

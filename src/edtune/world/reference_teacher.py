@@ -258,6 +258,19 @@ def tag(req: prompts.TagRequest, noise: NoiseProfile = EXACT) -> prompts.TagRepl
     return prompts.TagReply(skills=(named or ["visual question answering"])[:5])
 
 
+def group(req: prompts.GroupRequest, noise: NoiseProfile = EXACT) -> prompts.GroupReply:
+    """Group the listed skill names by the skill they paraphrase (the world's synonym table, which a language
+    model brings from English). A noisy teacher fails to recognise a name now and then (`group_miss`, drawn per
+    name, so the same name is missed in every request) and leaves it on its own; unknown names stay alone."""
+    groups: dict[str, list[int]] = {}
+    for i, (name, _desc) in enumerate(req.skills, 1):
+        canonical = canonical_skill(name)
+        if canonical is None or (noise.group_miss and noise.draw("group-miss", name) < noise.group_miss):
+            canonical = f"\0{i}"  # its own group
+        groups.setdefault(canonical, []).append(i)
+    return prompts.GroupReply(groups=list(groups.values()))
+
+
 # ---------------------------------------------------------------- structured output
 
 
@@ -457,6 +470,8 @@ def complete(body: dict[str, Any], noise: NoiseProfile = EXACT) -> tuple[str, di
             reply = skill_of(prompts.parse_skill(messages), noise).model_dump(mode="json")
         elif kind == "tag":
             reply = tag(prompts.parse_tag(messages), noise).model_dump(mode="json")
+        elif kind == "group":
+            reply = group(prompts.parse_group(messages), noise).model_dump(mode="json")
         else:
             raise RequestError(400, f"unknown request kind {kind!r}", "messages")
     except ValueError as exc:  # pydantic ValidationError is a ValueError too
