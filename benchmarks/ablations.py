@@ -4,7 +4,7 @@
     nice python -m benchmarks.ablations                  # all four tasks, 3% of a 10K pool, 3 seeds
 
 Variants (the paper's 10K ablation, same budget, replay share and LoRA steps for all):
-- `full`: error-driven, answer-switch diagnosis, skill-analysis queries, hybrid retrieval;
+- `full`: error-driven, answer-switch diagnosis, skill-analysis queries, BM25 retrieval (the default mode);
 - `no-mistake-id`: no step is singled out: the teacher analyses the skill of the WHOLE wrong trace (mistakes.jsonl
   is rewritten after the diagnose stage with that skill), then the same allocate/retrieve/tune;
 - `no-skill-analysis`: retrieval queries are the erroneous steps' own text (`retrieval.query=step`);
@@ -27,12 +27,12 @@ from typing import Any
 from benchmarks import common
 from benchmarks.common import Stat, fmt, stat
 
-HYBRID = {"retrieval__selector": "error-driven", "retrieval__mode": "hybrid"}
+ERROR_DRIVEN = {"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "full": HYBRID,
-    "no-mistake-id": HYBRID,
-    "no-skill-analysis": {**HYBRID, "retrieval__query": "step"},
-    "judge": {**HYBRID, "teacher__method": "judge"},
+    "full": ERROR_DRIVEN,
+    "no-mistake-id": ERROR_DRIVEN,
+    "no-skill-analysis": {**ERROR_DRIVEN, "retrieval__query": "step"},
+    "judge": {**ERROR_DRIVEN, "teacher__method": "judge"},
     "random": {"retrieval__selector": "random"},
 }
 PAPER_ORDER = ["full", "no-mistake-id", "no-skill-analysis", "random"]
