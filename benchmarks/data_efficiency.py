@@ -86,7 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         full_pool_max_steps=args.full_pool_max_steps or 0,  # 0: no cap (the same epochs as the others)
         lora_lr=args.lr,
         lora_batch=8,
-        replay_fraction=0.2,
+        replay_fraction=args.replay,
         max_minutes=args.max_minutes or (19.0 if quick else 24 * 60.0),
     )
 
@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--teacher-noise", default="realistic", help="reference teacher noise profile")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument(
+        "--replay", type=float, default=0.2, help="replay share of every tuned run (0: the paper, the demo)"
+    )
     ap.add_argument("--full-pool-max-steps", type=int)
     ap.add_argument(
         "--max-minutes", type=float, help="stop starting new runs after this (results stay partial)"
