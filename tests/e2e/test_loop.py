@@ -6,7 +6,8 @@ from pathlib import Path
 
 from edtune import io, loop, stages
 from edtune.layout import RunLayout
-from edtune.schemas import AdapterManifest, MistakeReport, Selection
+from edtune.runfiles import read_selections
+from edtune.schemas import AdapterManifest, MistakeReport
 
 from .conftest import make_config
 
@@ -75,12 +76,14 @@ def test_support_samples_are_never_used_twice_across_rounds(
         indexed_pool["milvus_uri"],
         loop__max_rounds=2,
         loop__min_gain=-1.0,
+        lora__replay_fraction=0.2,  # replayed samples count as used too (replay is off by default)
     )
     loop.run(cfg)
     lay = RunLayout(cfg.run_uri)
     used: list[str] = []
     for r in (1, 2):
+        assert read_selections(lay.replay(r)), f"round {r}: replay asked for, none written"
         for uri in (lay.selection(r), lay.replay(r)):
-            used += [s.support_id for s in io.read_jsonl(uri, Selection, id_field=None)]
+            used += [s.support_id for s in read_selections(uri)]
     assert len(used) == len(set(used)) > 0
     assert stages.used_support_ids(cfg, 3) == set(used)
