@@ -5,7 +5,8 @@ Traces are gold rationales of the target tasks (asked in the tasks' own wording)
 phrase maps (`canonical_skill`) to the skill the injected step needs. Nothing is scored with the world's own
 checker, so the figures are not circular. Methods, through the real client (`edtune.teacher.diagnose`) over HTTP:
 answer switch with the judge as fallback (the default), judge only, and a random step (the floor). Tagging is
-scored on pool conversations against the analysis sidecar (precision / recall of canonical skills).
+scored on pool conversations against the analysis sidecar (precision / recall of canonical skills), and the
+teacher's grouping of the distinct skill names it wrote (the `group` request) by pairs against its synonym table.
 
 These figures reflect the reference teacher's CONFIGURED noise, not a real LMM's errors, and so are not
 comparable with the paper's 65 / 59 / 28 / 7 (GPT-4o-class teacher): what they show is how much each method
@@ -84,6 +85,33 @@ def _score(reports: list[Any], truth: dict[str, tuple[int, str]]) -> dict[str, A
     }
 
 
+def _score_groups(groups: list[list[str]] | None) -> dict[str, Any]:
+    """The teacher's grouping of the round's distinct skill names, scored by pairs against the synonym table: a pair
+    is right when both names map to the same canonical skill (precision: of the pairs it grouped; recall: of the
+    pairs it should have)."""
+    from itertools import combinations
+
+    from edtune.world.families import canonical_skill
+
+    if groups is None:
+        return {"names": 0, "pair_precision": None, "pair_recall": None, "note": "no grouping returned"}
+    names = [n for g in groups for n in g]
+    owner = {n: i for i, g in enumerate(groups) for n in g}
+    tp = fp = fn = 0
+    for a, b in combinations(names, 2):
+        same_true = canonical_skill(a) is not None and canonical_skill(a) == canonical_skill(b)
+        same_got = owner[a] == owner[b]
+        tp += same_true and same_got
+        fp += same_got and not same_true
+        fn += same_true and not same_got
+    return {
+        "names": len(names),
+        "groups": len(groups),
+        "pair_precision": round(tp / max(1, tp + fp), 3),
+        "pair_recall": round(tp / max(1, tp + fn), 3),
+    }
+
+
 def _tags(url: str, n: int, seed: int, work: Path) -> dict[str, Any]:
     from edtune.config import TeacherConfig
     from edtune.teacher.annotate import annotate_pool
@@ -138,6 +166,7 @@ def run(profile: str, seed: int, n: int, n_tags: int) -> dict[str, Any]:
                 cfg = TeacherConfig(url=url, model="", method=method)  # type: ignore[arg-type]
                 res = diagnose(traces, samples, cfg, cache_dir=str(work / f"cache-{method}"), progress=False)
                 out[method] = _score(res.reports, truth)
+                out[method]["grouping"] = _score_groups(res.skill_groups)
             rng = random.Random(f"random-step:{seed}")
             hits = sum(rng.randint(1, len(t.steps)) == truth[t.sample_id][0] for t in traces)
             out["random-step"] = {"n": len(traces), "step_accuracy": round(hits / len(traces), 3)}

@@ -35,11 +35,11 @@ def test_demo_quick_prints_one_json_object_and_the_tuned_student_beats_the_base_
         assert row["diagnosed"] + row["undiagnosed"] == row["mistakes"]
     assert Path(res["report"]).read_text().startswith("<!doctype html>")
     assert Path(res["manifest"]).is_file()
-    # the result must be real: the best adapter (chosen on validation) beats the base on the held-out test split.
-    # Issue 13's goal is a gain >= 0.3 (and >= 0.85 after); MEASURED on world v3 it is 0.000 -> 0.107 (README,
-    # "What the demo shows"): the goal is missed and reported, and this test guards the gain that exists.
+    # the result must be real: the best adapter (chosen on validation) beats the base on the held-out test split by
+    # issue 13's margin. Measured at the demo's settings (README "What the demo shows"): 0.000 -> 0.967 at seed 0,
+    # and +0.567 / +0.607 with LoRA seeds 1 / 2 (benchmarks/results/demo_sweep-v3.json), so 0.3 is not a coin flip.
     assert res["best_round"] >= 1
-    assert res["test_accuracy_after"] > res["test_accuracy_before"], res
+    assert res["test_accuracy_after"] - res["test_accuracy_before"] >= 0.3, res
     # how each round's mistakes were found is reported, and adds up
     for row in res["rounds"][1:]:
         assert row["by_switch"] + row["by_judge"] + row["undiagnosed"] == row["mistakes"], row
