@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-size", type=int)
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument(
+        "--replay", type=float, default=0.0, help="replay share of every tuned run (default: none)"
+    )
     ap.add_argument("--known-cases", type=int, default=200)
     ap.add_argument("--max-minutes", type=float)
     ap.add_argument("--workdir", type=Path)
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "lora_lr": args.lr,
         "lora_batch": 8,
-        "replay_fraction": 0.2,
+        "replay_fraction": args.replay,
         "known_cases": args.known_cases,
     }
     variants = args.variants or list(VARIANTS)
