@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         workdir: Annotated[Path, typer.Option("--workdir", help="Where everything is written.")] = Path(
             "./edtune-data/demo"
         ),
-        quick: Annotated[bool, typer.Option("--quick", help="Smaller world and 2 rounds (~3 min).")] = False,
+        quick: Annotated[bool, typer.Option("--quick", help="Smaller world (pool 5,000) and 2 rounds (~3 min).")] = False,
         runner: Annotated[str, typer.Option("--runner", help="kfp-local | inprocess")] = "kfp-local",
         task: Annotated[str, typer.Option("--task", help="Target task of the shapes world.")] = "",
         teacher_noise: Annotated[
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
         if runner not in ("kfp-local", "inprocess"):
             raise typer.BadParameter("--runner must be kfp-local or inprocess")
-        budget = "~3 minutes" if quick else "up to ~12 minutes"
+        budget = "~3 minutes" if quick else "~5 minutes"
         print(
             f"edtune demo: this takes {budget} on a 2-core CPU machine (progress below, on stderr).",
             file=sys.stderr,
