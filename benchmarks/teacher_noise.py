@@ -170,7 +170,8 @@ def run(profile: str, seed: int, n: int, n_tags: int) -> dict[str, Any]:
             rng = random.Random(f"random-step:{seed}")
             hits = sum(rng.randint(1, len(t.steps)) == truth[t.sample_id][0] for t in traces)
             out["random-step"] = {"n": len(traces), "step_accuracy": round(hits / len(traces), 3)}
-            out["tags"] = _tags(url, n_tags, seed, work)
+            if n_tags > 0:  # the ablations ask for mistake identification only
+                out["tags"] = _tags(url, n_tags, seed, work)
     finally:
         server.shutdown()
     return out
