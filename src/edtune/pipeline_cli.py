@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
         if runner not in ("kfp-local", "inprocess"):
             raise typer.BadParameter("--runner must be kfp-local or inprocess")
-        budget = "~3 minutes" if quick else "~5 minutes"
+        budget = "~3 minutes" if quick else "~7 minutes"
         print(
             f"edtune demo: this takes {budget} on a 2-core CPU machine (progress below, on stderr).",
             file=sys.stderr,
