@@ -54,10 +54,13 @@ def _forward(path: Path, out_fd: int, stop: threading.Event, everything: bool) -
                     os.write(out_fd, raw + b"\n")
                 elif _KEEP.search(line) and not _PY_WARNING.search(line):
                     text = line[line.index(PROGRESS_MARK) :] if PROGRESS_MARK in line else line
-                    if text in seen:  # kfp.local prints each task's log twice
-                        continue
-                    seen.add(text)
                     m = _WARNING.search(text)
+                    # kfp.local prints each task's log twice, and a warning arrives both as the executor's line
+                    # and as edtune's own log line: the same message from its event on is shown once
+                    message = text[m.start(1) :] if m else text
+                    if message in seen:
+                        continue
+                    seen.add(message)
                     if m:  # a warning per sample (e.g. diagnose.undiagnosed): the first few, then a count
                         key = m.group(1)
                         repeats[key] = repeats.get(key, 0) + 1

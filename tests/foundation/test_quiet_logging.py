@@ -67,6 +67,8 @@ for _ in range(2):  # kfp.local prints a task's log twice
     print(f"02:00:00 INFO edtune.progress {mark}evaluate-val           round 0      3.2 s")
 for i in range(6):
     print(f"    [KFP Executor 2026 WARNING]: diagnose.undiagnosed sample=s{i} reason='no switch'", file=sys.stderr)
+    # the same warning as edtune's own log line: shown once, not twice
+    print(f"02:00:00 WARNING edtune.teacher.diagnose diagnose.undiagnosed sample=s{i} reason='no switch'")
 print("    [KFP Executor 2026 WARNING]: /x/modeling_utils.py:3312: FutureWarning: `a` is deprecated")
 print("02:00:01 - INFO - Task 'tune-op' finished with status FAILURE", flush=True)
 """
