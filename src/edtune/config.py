@@ -79,7 +79,9 @@ class TeacherConfig(_Section):
 
 class RetrievalConfig(_Section):
     selector: Literal["error-driven", "random", "similar-questions", "all", "validation"] = "error-driven"
-    mode: Literal["bm25", "dense", "hybrid"] = "bm25"  # measured best with grouped paraphrases (docs/retrieval.md)
+    mode: Literal["bm25", "dense", "hybrid"] = (
+        "bm25"  # measured best with grouped paraphrases (docs/retrieval.md)
+    )
     allocation: Literal["per-mistake", "proportional"] = "proportional"
     min_per_skill: int = Field(default=1, ge=0)
     query: Literal["skill", "step"] = "skill"  # "step": ablation without skill analysis

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
         workdir: Annotated[Path, typer.Option("--workdir", help="Where everything is written.")] = Path(
             "./edtune-data/demo"
         ),
-        quick: Annotated[bool, typer.Option("--quick", help="Smaller world (pool 5,000) and 2 rounds (~3 min).")] = False,
+        quick: Annotated[
+            bool, typer.Option("--quick", help="Smaller world (pool 5,000) and 2 rounds (~3 min).")
+        ] = False,
         runner: Annotated[str, typer.Option("--runner", help="kfp-local | inprocess")] = "kfp-local",
         task: Annotated[str, typer.Option("--task", help="Target task of the shapes world.")] = "",
         teacher_noise: Annotated[
