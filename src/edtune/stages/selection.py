@@ -120,10 +120,12 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
             questions = [s.question for s in load_task(_task_uri(cfg, "val"), check_images=False)]
             with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
                 selections = select_similar_questions(index, questions, budget, round=r, exclude=exclude)
-        elif selector == "all":
+        elif selector == "all":  # the full-pool baseline: every round is one more epoch of the whole pool, so
+            # the never-twice rule does not apply (with it, round 2 had nothing left and "early-stopped over 3
+            # epochs" silently stopped after one)
             selections = [
                 Selection(support_id=i, skill="all", score=0.0, rank=k, round=r)
-                for k, i in enumerate(x for x in pool_ids if x not in exclude)
+                for k, i in enumerate(pool_ids)
             ]
         else:  # validation: tune on the validation samples themselves
             from edtune.datasets import load_task
