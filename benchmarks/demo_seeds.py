@@ -21,7 +21,8 @@ from benchmarks import common
 
 def run_seed(workdir: Path, seed: int, quick: bool, task: str) -> dict[str, Any]:
     from edtune import loop, stages
-    from edtune.demo import FULL, QUICK, world_config
+    from edtune.config import RunConfig
+    from edtune.demo import FULL, QUICK, demo_config
     from edtune.student.base import ensure_base_student
     from edtune.world.noise import get_profile
     from edtune.world.reference_teacher import start_reference_teacher
@@ -29,19 +30,14 @@ def run_seed(workdir: Path, seed: int, quick: bool, task: str) -> dict[str, Any]
     sizes = QUICK if quick else FULL
     server, url = start_reference_teacher(host="127.0.0.1", port=0, noise=get_profile("realistic", 0))
     try:
-        cfg = world_config(
-            workdir,
-            workdir / "world",
-            ensure_base_student(str(workdir / "cache")),
-            url,
-            task,
-            overrides={
-                "run_id": f"demo-seeds-{'quick' if quick else 'full'}-s{seed}",
-                "seed": seed,
-                "loop": {"max_rounds": 1, "budget_per_round": sizes.budget, "min_gain": 0.0},
-                "lora": {"max_steps": sizes.lora_steps, "replay_fraction": sizes.replay_fraction},
-            },
+        # the demo's own config (sizes -> loop/LoRA settings), then this run's id, seed and a single round
+        demo = demo_config(
+            workdir, workdir / "world", ensure_base_student(str(workdir / "cache")), url, sizes, task
         )
+        data = demo.model_dump(mode="json")
+        data.update(run_id=f"demo-seeds-{'quick' if quick else 'full'}-s{seed}", seed=seed)
+        data["loop"]["max_rounds"] = 1
+        cfg = RunConfig.model_validate(data)
         t0 = time.perf_counter()
         loop.run(cfg)
         last = stages.round_metrics(cfg)[-1]
