@@ -14,6 +14,7 @@ picked; no stage ever sees it.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -201,7 +202,15 @@ def provenance(argv: Sequence[str], *, allow_dirty: bool | None = None) -> dict[
         "versions": {
             p: v(p) for p in ("edtune", "torch", "transformers", "peft", "pymilvus", "milvus-lite", "numpy")
         },
+        "base_student": _shipped_base_fingerprint(),
     }
+
+
+def _shipped_base_fingerprint() -> str | None:
+    """sha256 of the shipped base student's manifest (which lists every file's sha256): two results files with
+    the same fingerprint tuned the same base, whatever their commits."""
+    manifest = REPO / "src" / "edtune" / "assets" / "base-student" / "manifest.json"
+    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
 
 
 # ---------------------------------------------------------------- study setup

@@ -105,7 +105,7 @@ def test_cli_pretrain_passes_curriculum_and_lr_into_the_record(
 
     out = tmp_path / "c"
     argv = ["student", "pretrain", "--out", str(out), "--steps", "2", "--curriculum", "1", "--lr", "0.002"]
-    main([*argv, "--json"])
+    main([*argv, "--note-share", "0.25", "--json"])
     rec = json.loads(capsys.readouterr().out)
-    assert rec["curriculum_steps"] == 1 and rec["recipe"]["lr"] == 0.002
-    assert rec["command"].endswith("--curriculum 1 --lr 0.002")
+    assert rec["curriculum_steps"] == 1 and rec["recipe"]["lr"] == 0.002 and rec["note_share"] == 0.25
+    assert rec["command"].endswith("--curriculum 1 --lr 0.002 --note-share 0.25")

@@ -124,3 +124,43 @@ def test_cli_generate_prints_one_json_summary(tmp_path: Path, capsys: pytest.Cap
     summary = json.loads(capsys.readouterr().out)
     assert summary["pool_size"] == 50 and summary["demo_task"] == "left-right"
     assert (tmp_path / "tasks" / "left-right" / "val.jsonl").exists()
+
+
+def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() -> None:
+    import itertools
+    import random
+
+    from edtune.student.prompt import parse_reasoning
+    from edtune.world.pretraining import NOTE_WORDING, note_sample
+    from edtune.world.scenes import make_scene
+    from edtune.world.tasks import family_of_question
+
+    prefix = NOTE_WORDING.split("{sentence}")[0]
+    answers = set()
+    for i in range(200):
+        rng = random.Random(i)
+        scene = make_scene(rng, 1 + i % 2)
+        human, gpt = note_sample(rng, scene)
+        note = human.split('"')[1]
+        steps, answer, issues = parse_reasoning(gpt)
+        assert not issues and steps == [note] and human.startswith(prefix)
+        assert answer == note.rstrip(".").split()[-1]
+        assert family_of_question(human) is None
+        # the note is true of one of the picture's objects
+        assert any(
+            {o.color, o.shape} <= set(note.rstrip(".").split())
+            and answer in (o.side, o.size, o.color, o.shape)
+            for o in scene.objects
+        ), (note, scene)
+        if "Options:" in human:
+            assert f") {answer}" in human
+        answers.add(answer)
+    assert {"left", "right", "small", "large"} <= answers
+
+    # the share is honoured, and 0 leaves the stream as it was (no note, the same draws)
+    drawn = list(itertools.islice(base_stream(0, note_share=0.5), 200))
+    notes = sum(h.startswith(prefix) for _, h, _ in drawn)
+    assert 60 <= notes <= 140
+    plain = [(h, g) for _, h, g in itertools.islice(base_stream(0), 50)]
+    assert plain == [(h, g) for _, h, g in itertools.islice(base_stream(0, note_share=0.0), 50)]
+    assert not any(h.startswith(prefix) for h, _ in plain)

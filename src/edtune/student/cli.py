@@ -61,6 +61,13 @@ def pretrain_cmd(
             "--init", help="Continue from this base directory (weights and tokenizer) instead of a new model."
         ),
     ] = None,
+    note_share: Annotated[
+        float,
+        typer.Option(
+            "--note-share",
+            help="Share of note-copy exercises (the answer repeats the step's last word; 0: the plain stream).",
+        ),
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
@@ -68,7 +75,9 @@ def pretrain_cmd(
     from edtune.student.pretrain import DEFAULT_CURRICULUM, pretrain_base
 
     warm = DEFAULT_CURRICULUM if curriculum is None else curriculum
-    rec = pretrain_base(out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init)
+    rec = pretrain_base(
+        out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init, note_share=note_share
+    )
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}
     emit(rec, as_json, human=f"base student in {out}: {rec['steps']} steps in {rec['train_seconds']} s")
 

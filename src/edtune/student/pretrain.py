@@ -49,6 +49,7 @@ def pretrain_base(
     scene_sizes: tuple[float, ...] | None = None,
     curriculum: int = 0,
     init: str | None = None,
+    note_share: float = 0.0,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -63,6 +64,9 @@ def pretrain_base(
     made this way (docs/student.md): the binding of one object out of two forms in the first 8,000 steps on
     plain descriptions, and the descriptions by side/size and step by step are added on top; the same mix from
     scratch left the binding at chance. The record keeps the init's own record (`init.record`).
+
+    `note_share` mixes that share of note-copy exercises into the stream (`edtune.world.pretraining.note_sample`:
+    the answer repeats the step's last word, side and size words included); 0 leaves the stream unchanged.
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -109,7 +113,7 @@ def pretrain_base(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     sizes = tuple(scene_sizes) if scene_sizes else SCENE_SIZE_WEIGHTS
-    stream = base_stream(seed, families or BASE_FAMILIES, sizes)
+    stream = base_stream(seed, families or BASE_FAMILIES, sizes, note_share)
     giant = easy_stream(seed, families or BASE_FAMILIES)
     large = easy_stream(seed + 1_000_003, families or BASE_FAMILIES, side=0)
     one = base_stream(seed + 1_000_003, families or BASE_FAMILIES, (1.0,))
@@ -151,7 +155,7 @@ def pretrain_base(
     model.save_pretrained(str(out))
     record = {
         "command": "edtune student pretrain "
-        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init)),
+        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share)),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
@@ -162,6 +166,7 @@ def pretrain_base(
         "families": list(families) if families else "BASE_FAMILIES",
         "scene_size_weights": list(sizes),
         "curriculum_steps": curriculum,
+        "note_share": note_share,
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
@@ -187,8 +192,15 @@ def _curriculum_pick(
 
 
 def _cli_args(
-    out_dir: str, seed: int, steps: int, curriculum: int = 0, lr: float | None = None, init: str | None = None
+    out_dir: str,
+    seed: int,
+    steps: int,
+    curriculum: int = 0,
+    lr: float | None = None,
+    init: str | None = None,
+    note_share: float = 0.0,
 ) -> list[str]:
     args = ["--out", out_dir, "--seed", str(seed), "--steps", str(steps), "--curriculum", str(curriculum)]
     args = [*args, "--lr", str(lr)] if lr else args
+    args = [*args, "--note-share", str(note_share)] if note_share else args
     return [*args, "--init", init] if init else args

@@ -18,14 +18,16 @@ from edtune.world.families import (
     CAPTION_QUESTION,
     DESCRIBE_WORDINGS,
     GAP_FAMILIES,
+    T_COLOR,
     T_LARGE,
+    T_SHAPE,
     T_SIDE,
     T_SIZE,
     ask,
     caption,
     describe,
 )
-from edtune.world.scenes import CANVAS, COLORS, SHAPES, Obj, Scene, make_scene, render, render_object
+from edtune.world.scenes import CANVAS, COLORS, SHAPES, SIZES, Obj, Scene, make_scene, render, render_object
 
 __all__ = [
     "BASE_FAMILIES",
@@ -48,6 +50,21 @@ REASONED_SHARE = 0.5  # of the descriptions: asked step by step (size and side s
 REFER_SIDE_WORDINGS = ("Describe the object on the {side}.", "Tell me about the object on the {side}.")
 REFER_SIZE_WORDINGS = ("Describe the {size} object.", "Tell me about the {size} object.")
 MC_SHARE = 0.5  # half of the questions are asked with options, as target tasks mostly are
+# Note-copy exercises ("A note about this picture reads: "The red circle is on the left." Repeat the last word of
+# the note." -> "Step 1: The red circle is on the left. / Answer: left"): the answer repeats the attribute word of
+# the step for every attribute, side and size included. The claim comes with the question, so the exercise teaches
+# copying, not perceiving (no gap question is asked; captions already name every side and size). A generic LMM
+# copies its own reasoning into its answer; the tiny base did so only for colours and shapes, and a gap LoRA then
+# learnt the step but only sometimes the answer (docs/student.md "After the real loop"). A share of 0 leaves the
+# stream as it was (no extra draw); the shipped base's phase 3 used 0.1 (`--note-share`, its README).
+NOTE_WORDING = 'A note about this picture reads: "{sentence}" Repeat the last word of the note.'
+NOTE_ATTRIBUTES = ("side", "size", "color", "shape")
+NOTE_WEIGHTS = (
+    0.35,
+    0.35,
+    0.15,
+    0.15,
+)  # side and size words were never answers before; colours and shapes were
 # Weights of 1 and 2 objects per pre-training scene. Two-object scenes are where a question must pick one object
 # out ("the red circle"): the slow skill (docs/student.md), so they get the larger share.
 SCENE_SIZE_WEIGHTS: tuple[float, ...] = (0.35, 0.65)
@@ -73,10 +90,15 @@ def base_sample(
     rng: random.Random,
     families: tuple[str, ...] = BASE_FAMILIES,
     scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
+    note_share: float = 0.0,
 ) -> tuple[Any, str, str, str]:
-    """One (image, human_text, assistant_text, family) drawn from `rng`; family is 'caption' for captions."""
+    """One (image, human_text, assistant_text, family) drawn from `rng`; family is 'caption' for captions,
+    'note' for note-copy exercises (only drawn when `note_share` > 0)."""
     while True:
         scene = make_scene(rng, _scene_size(rng, scene_sizes))
+        if note_share and rng.random() < note_share:
+            human, gpt = note_sample(rng, scene)
+            return render(scene), human, gpt, "note"
         if rng.random() < CAPTION_SHARE:
             return (
                 render(scene),
@@ -129,12 +151,44 @@ def describe_sample(scene: Scene, rng: random.Random) -> tuple[str, str] | None:
     return format_question(question, reasoning=False), describe(o)
 
 
+def note_sample(rng: random.Random, scene: Scene) -> tuple[str, str]:
+    """(human_text, assistant_text) of a note-copy exercise: a true claim about one of the scene's objects
+    (its side, size, colour or shape), repeated as the step, its last word as the answer; half with options.
+
+    The claim is true of the picture: with claims drawn independently of it (measured, docs/student.md) the
+    copying was learnt just as well, but the tuned student's side steps were right less often (0.62-0.69 vs
+    0.79-0.82 on the quick demo), as if a step's side word need not match the image.
+    """
+    o = rng.choice(scene.objects)
+    attr = rng.choices(NOTE_ATTRIBUTES, weights=NOTE_WEIGHTS)[0]
+    word = {"side": o.side, "size": o.size, "color": o.color, "shape": o.shape}[attr]
+    sentence = {
+        "side": T_SIDE.format(**_slots(o)),
+        "size": T_SIZE.format(color=o.color, shape=o.shape, size=o.size),
+        "color": T_COLOR.format(shape=o.shape, color=o.color),
+        "shape": T_SHAPE.format(color=o.color, shape=o.shape),
+    }[attr]
+    domain = {"side": ["left", "right"], "size": list(SIZES), "color": list(COLORS), "shape": list(SHAPES)}[
+        attr
+    ]
+    choices = None
+    if rng.random() < MC_SHARE:
+        choices = [word, *rng.sample([v for v in domain if v != word], min(len(domain) - 1, 3))]
+        rng.shuffle(choices)
+    return format_question(NOTE_WORDING.format(sentence=sentence), choices), format_reasoning(
+        [sentence], word
+    )
+
+
 def _slots(o: Obj) -> dict[str, str]:
     return {"color": o.color, "shape": o.shape, "side": o.side}
 
 
 def base_stream(
-    seed: int, families: tuple[str, ...] = BASE_FAMILIES, scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS
+    seed: int,
+    families: tuple[str, ...] = BASE_FAMILIES,
+    scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
+    note_share: float = 0.0,
 ) -> Iterator[tuple[Any, str, str]]:
     """(image, human_text, assistant_text) forever, a fresh scene each time; deterministic given `seed`.
 
@@ -143,7 +197,7 @@ def base_stream(
     """
     rng = random.Random(f"pretrain:{seed}")
     while True:
-        img, human, gpt, _ = base_sample(rng, families, scene_sizes)
+        img, human, gpt, _ = base_sample(rng, families, scene_sizes, note_share)
         yield img, human, gpt
 
 
