@@ -64,7 +64,13 @@ def run(cfg: RunConfig, on_round: Callable[[RoundMetrics], None] | None = None) 
         go_on, gain = stages.should_continue(cfg, r)
         log.info(kv("round done", round=r, val_accuracy=m.val_accuracy, gain=round(gain, 4)))
         if not go_on:
-            if r < cfg.loop.max_rounds:
+            if m.selected == 0:
+                stopped = (
+                    f"round {r} had no diagnosed mistake to learn from (it kept round {r - 1}'s adapter)"
+                )
+            elif m.val_accuracy >= 1.0:
+                stopped = f"no mistake left on the validation split after round {r}"
+            elif r < cfg.loop.max_rounds:
                 stopped = f"gain {gain:+.3f} < min_gain {cfg.loop.min_gain:+.3f} after round {r}"
             break
     if cfg.task.test and not cfg.loop.eval_test_each_round:

@@ -63,8 +63,10 @@ def training_figures(summary: Mapping[str, Any]) -> dict[str, float]:
 
 
 def read_training_figures(layout: RunLayout, r: int) -> dict[str, float] | None:
-    """Round r's training figures from its tune.json; None when the round did not tune (round 0, an old run)."""
+    """Round r's training figures from its tune.json; None when the round did not tune (round 0, an old run, a
+    round with nothing selected)."""
     uri = layout.tune_summary(r)
     if not io.exists(uri):
         return None
-    return training_figures(io.read_json(uri))
+    data = io.read_json(uri)
+    return None if data.get("skipped") else training_figures(data)

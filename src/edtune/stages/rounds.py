@@ -89,14 +89,20 @@ def round_metrics(cfg: RunConfig) -> list[RoundMetrics]:
 
 
 def should_continue(cfg: RunConfig, r: int) -> tuple[bool, float]:
-    """After round r: go on while r < max_rounds and the validation gain over the best so far >= min_gain."""
+    """After round r: go on while r < max_rounds and the validation gain over the best so far >= min_gain, and
+    round r had something to learn from (a round with nothing selected kept the previous adapter: another round
+    would meet the same undiagnosed mistakes)."""
     rounds = round_metrics(cfg)
     if len(rounds) <= r:
         raise StageError(f"round {r} has no metrics yet")
     best_before = max(m.val_accuracy for m in rounds[:r])
     gain = rounds[r].val_accuracy - best_before
     no_mistakes_left = rounds[r].val_accuracy >= 1.0
-    return (r < cfg.loop.max_rounds and gain >= cfg.loop.min_gain and not no_mistakes_left), gain
+    nothing_learnt = r >= 1 and rounds[r].selected == 0
+    go_on = (
+        r < cfg.loop.max_rounds and gain >= cfg.loop.min_gain and not no_mistakes_left and not nothing_learnt
+    )
+    return go_on, gain
 
 
 def best_round(rounds: list[RoundMetrics]) -> int:

@@ -59,6 +59,10 @@ def _task_as_support(s: TaskSample, sid: str, fmt: Callable[..., str]) -> Suppor
     )
 
 
+#: tune.json's `skipped` when a round after the first had nothing selected (its adapter is the previous round's).
+NOTHING_SELECTED = "nothing selected: no mistake left was diagnosed"
+
+
 def tune(cfg: RunConfig, r: int) -> StageResult:
     """LoRA-tune the student on round r's selection (+ replay), continuing round r-1's adapter."""
     layout = layout_of(cfg)
@@ -71,6 +75,15 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         sel = read_selections(layout.selection(r))
         rep = read_selections(layout.replay(r))
         ids = [s.support_id for s in sel] + [s.support_id for s in rep]
+        if not ids and r >= 2:
+            # Every mistake left was undiagnosed (or none was left): nothing to learn from. The round keeps the
+            # previous adapter, so it scores what round r-1 scored and the loop stops after it (should_continue);
+            # failing here failed the whole run (and the KFP pipeline) after a good round 1.
+            _sweep_temp_files(layout.adapter(r))
+            io.copy_dir(layout.adapter(r - 1), layout.adapter(r))
+            data = {"skipped": NOTHING_SELECTED, "adapter_from_round": r - 1}
+            io.write_json(layout.tune_summary(r), data)
+            return data
         if not ids:
             raise StageError(f"round {r}: nothing selected to tune on (no mistakes diagnosed?)")
         samples = _materialise(cfg, ids)
