@@ -3,6 +3,7 @@
     nice python -m benchmarks.data_efficiency --quick            # <= 20 min on 2 CPU cores: one task, 3 seeds
     nice python -m benchmarks.data_efficiency                    # every task, 4 budgets, 3 seeds (hours)
     nice python -m benchmarks.data_efficiency --tasks left-right size-check --seeds 3 --budgets 0.03 0.1
+    python -m benchmarks.data_efficiency --plot-budgets OUT NAME...  # accuracy vs budget across results files
 
 Fairness rules (issue #9): every selector at a budget tunes on exactly `budget` selected samples plus the same
 replay share, for a LoRA step count that depends on the budget only (`steps_for`); the multi-round variants split
@@ -14,6 +15,7 @@ ever sees the validation split. Full-pool tuning trains for the pool's own step 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -342,7 +344,7 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(data: dict[str, Any], path: Path) -> None:
+def plot(data: dict[str, Any], path: Path, *, rounds: bool = True) -> None:
     s = data["settings"]
     panels = []
     for task, per in data["aggregate"].items():
@@ -357,6 +359,8 @@ def plot(data: dict[str, Any], path: Path) -> None:
                 series[sel] = pts
         panels.append((task, series))
     common.line_plot_png(path, panels)
+    if not rounds:
+        return
     # gain per round: test accuracy after each round of the 1/2/3-round runs (same total budget), largest budget
     rpanels = []
     for task, per in data["aggregate"].items():
@@ -379,7 +383,45 @@ def plot(data: dict[str, Any], path: Path) -> None:
         common.line_plot_png(path.with_name(path.stem + "-rounds.png"), rpanels, x_label="round")
 
 
+def merge_budgets(studies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One study-shaped dict whose aggregate holds every (task, selector, budget) cell of `studies`, for the
+    accuracy-vs-budget plot across studies run one budget at a time. Studies of different pool sizes do not share
+    a budget axis and are refused; a cell present in two studies keeps the one with more seeds."""
+    sizes = {d["settings"]["pool_size"] for d in studies}
+    if len(sizes) != 1:
+        raise ValueError(f"studies of different pool sizes cannot share a budget axis: {sorted(sizes)}")
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for d in studies:
+        for task, per in d["aggregate"].items():
+            for sel, cells in per.items():
+                into = merged.setdefault(task, {}).setdefault(sel, {})
+                for b, cell in cells.items():
+                    old = into.get(b)
+                    if old is None or (cell["accuracy"]["n"] or 0) > (old["accuracy"]["n"] or 0):
+                        into[b] = cell
+    return {"settings": studies[0]["settings"], "aggregate": merged}
+
+
+def plot_budgets(out: str, names: list[str]) -> Path:
+    """`--plot-budgets OUT NAME...`: results/OUT.png, accuracy vs budget per selector per task, from the named
+    results files (each written by one study run)."""
+    studies = [json.loads((common.RESULTS / f"{n}.json").read_text()) for n in names]
+    path = common.RESULTS / f"{out}.png"
+    plot(merge_budgets(studies), path, rounds=False)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
+    raw = list(argv if argv is not None else sys.argv[1:])
+    if raw[:1] == ["--plot-budgets"]:
+        if len(raw) < 3:
+            print(
+                "usage: python -m benchmarks.data_efficiency --plot-budgets OUT NAME [NAME ...]",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"wrote {plot_budgets(raw[1], raw[2:])}")
+        return 0
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.data_efficiency", description=__doc__.split("\n")[0]
     )

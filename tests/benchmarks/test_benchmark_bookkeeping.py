@@ -4,6 +4,7 @@ and the known-wrong-step traces the mistake-identification benchmark relies on."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,27 @@ def test_injected_traces_name_the_step_and_the_skill_they_broke() -> None:
         assert q.question.startswith("In the ")  # the task's own wording
         step, verdict = check_steps(steps, scene, q.family)
         assert step == k and verdict is not None and verdict.skill == skill
+
+
+def test_budget_plot_merges_studies_run_one_budget_at_a_time(tmp_path: Path) -> None:
+    """The accuracy-vs-budget plot is drawn from several results files; it keeps every budget, prefers the cell
+    with more seeds, and refuses studies whose budgets are fractions of different pools."""
+    from benchmarks.data_efficiency import merge_budgets, plot
+
+    def study(pool: int, budget: str, n: int, mean: float) -> dict[str, Any]:
+        acc = {"mean": mean, "std": 0.0, "n": n, "values": [mean] * n}
+        return {
+            "settings": {"pool_size": pool},
+            "aggregate": {"t": {"error-bm25": {budget: {"accuracy": acc, "test_by_round": [0.0, mean]}}}},
+        }
+
+    merged = merge_budgets(
+        [study(1000, "10", 3, 0.2), study(1000, "100", 1, 0.5), study(1000, "100", 3, 0.6)]
+    )
+    cells = merged["aggregate"]["t"]["error-bm25"]
+    assert sorted(cells, key=int) == ["10", "100"]
+    assert cells["100"]["accuracy"]["mean"] == 0.6
+    plot(merged, tmp_path / "budgets.png")
+    assert (tmp_path / "budgets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="pool sizes"):
+        merge_budgets([study(1000, "10", 3, 0.2), study(2000, "20", 3, 0.2)])
