@@ -412,16 +412,6 @@ def plot_budgets(out: str, names: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    raw = list(argv if argv is not None else sys.argv[1:])
-    if raw[:1] == ["--plot-budgets"]:
-        if len(raw) < 3:
-            print(
-                "usage: python -m benchmarks.data_efficiency --plot-budgets OUT NAME [NAME ...]",
-                file=sys.stderr,
-            )
-            return 2
-        print(f"wrote {plot_budgets(raw[1], raw[2:])}")
-        return 0
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.data_efficiency", description=__doc__.split("\n")[0]
     )
@@ -450,7 +440,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", help="results name (default data_efficiency[-quick])")
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
+    ap.add_argument(
+        "--plot-budgets",
+        nargs="+",
+        metavar="OUT NAME",
+        help="run nothing: draw results/OUT.png, accuracy vs budget, from the results files NAME ...",
+    )
     args = ap.parse_args(argv)
+    if args.plot_budgets:
+        if len(args.plot_budgets) < 2:
+            ap.error("--plot-budgets takes OUT and at least one results NAME")
+        print(f"wrote {plot_budgets(args.plot_budgets[0], args.plot_budgets[1:])}")
+        return 0
     s = settings_from(args)
     name = args.out or ("data_efficiency-quick" if args.quick else "data_efficiency")
     workdir = args.workdir or Path("/tmp/edtune-bench") / name
