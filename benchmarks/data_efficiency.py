@@ -75,7 +75,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     quick = args.quick
     tasks = args.tasks or (["color-by-side", "left-right"] if quick else list(TASKS))
     fractions = args.budgets or ([0.03] if quick else [0.01, 0.03, 0.1])
-    seeds = list(range(args.seeds if args.seeds else (1 if quick else 3)))
+    n_seeds = args.seeds if args.seeds else (1 if quick else 3)
+    seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     return Settings(
         tasks=tasks,
         fractions=fractions,
@@ -419,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="one task, 3 budgets, 3 seeds, small world (<= 20 min)"
     )
     ap.add_argument("--tasks", nargs="+")
-    ap.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
+    ap.add_argument("--seeds", type=int, help="number of seeds (FIRST..FIRST+N-1)")
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="first seed (default 0): run more seeds of a study in another process, then --merge the files",
+    )
     ap.add_argument("--budgets", nargs="+", type=float, help="fractions of the pool, e.g. 0.01 0.03 0.06 0.1")
     ap.add_argument("--selectors", nargs="+", choices=list(SELECTORS))
     ap.add_argument("--pool-size", type=int)
