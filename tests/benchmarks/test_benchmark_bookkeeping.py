@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import common
 from benchmarks.ablations import ranked
-from benchmarks.data_efficiency import Settings, aggregate
+from benchmarks.study_report import Settings, aggregate
 
 LABELS = {
     "a": {"family": "side", "families": ["side"], "skills": ["spatial relations left right"]},
@@ -167,7 +167,7 @@ def test_injected_traces_name_the_step_and_the_skill_they_broke() -> None:
 def test_budget_plot_merges_studies_run_one_budget_at_a_time(tmp_path: Path) -> None:
     """The accuracy-vs-budget plot is drawn from several results files; it keeps every budget, prefers the cell
     with more seeds, and refuses studies whose budgets are fractions of different pools."""
-    from benchmarks.data_efficiency import merge_budgets, plot
+    from benchmarks.study_report import merge_budgets, plot
 
     def study(pool: int, budget: str, n: int, mean: float) -> dict[str, Any]:
         acc = {"mean": mean, "std": 0.0, "n": n, "values": [mean] * n}
@@ -186,3 +186,91 @@ def test_budget_plot_merges_studies_run_one_budget_at_a_time(tmp_path: Path) -> 
     assert (tmp_path / "budgets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="pool sizes"):
         merge_budgets([study(1000, "10", 3, 0.2), study(2000, "20", 3, 0.2)])
+
+
+def _study_file(seeds: list[int], selectors: dict[str, dict[int, float]], **settings: Any) -> dict[str, Any]:
+    """A results file as one study process writes it: rows per (selector, seed) at one budget of a 1000 pool."""
+    from benchmarks.study_report import BUDGET_FREE, Settings, complete
+
+    rows = [
+        {
+            "task": "t",
+            "selector": sel,
+            "budget": None if sel in BUDGET_FREE else 30,
+            "seed": seed,
+            "test_accuracy": acc,
+            "test_by_round": [0.0, acc],
+            "coverage": None,
+        }
+        for sel, by_seed in selectors.items()
+        for seed, acc in by_seed.items()
+    ]
+    s = Settings(
+        tasks=["t"],
+        fractions=[0.03],
+        seeds=seeds,
+        selectors=list(selectors),
+        pool_size=1000,
+        val_size=10,
+        test_size=10,
+        epochs=3.0,
+        full_pool_max_steps=settings.get("full_pool_max_steps", 0),
+        lora_lr=settings.get("lora_lr", 3e-3),
+        lora_batch=8,
+        replay_fraction=0.0,
+        max_minutes=60.0,
+    )
+    prov = {
+        "git_commit": "c0ffee",
+        "git_dirty": False,
+        "date": "d",
+        "command": "python -m x",
+        "base_student": "b",
+    }
+    return complete(
+        {
+            "quick": False,
+            "settings": s.model_dump(),
+            "budgets": [30],
+            "provenance": prov,
+            "pool": {},
+            "wall_s": 1.0,
+            "incomplete": "stopped early" if len(rows) < len(seeds) * len(selectors) else None,
+            "rows": rows,
+        }
+    )
+
+
+def test_merged_seed_ranges_pair_gains_over_every_seed_and_refuse_what_does_not_belong_together() -> None:
+    """Seeds run in separate processes (--first-seed) merge into one file whose paired interval spans all
+    seeds; a run missing from one file but present in another is not reported missing; a run in two files must
+    agree; files whose settings change what a run means are refused, naming the file."""
+    from benchmarks.study_report import merge_studies
+
+    a = _study_file([0, 1], {"none": {0: 0.1, 1: 0.1}, "random": {0: 0.2, 1: 0.3}, "error-bm25": {0: 0.5}})
+    b = _study_file([2], {"none": {2: 0.1}, "random": {2: 0.2}, "error-bm25": {2: 0.6}})
+    c = _study_file(
+        [1], {"error-bm25": {1: 0.7}, "random": {1: 0.3}}
+    )  # fills a's missing run, agrees on random
+    assert a["incomplete"] and a["summary"]["per_task"]["t"]["vs_random"]["n"] == 1
+    merged = merge_studies({"a": a, "b": b, "c": c}, "python -m benchmarks.data_efficiency --merge m a b c")
+    gain = merged["summary"]["per_task"]["t"]["vs_random"]
+    assert gain["n"] == 3 and gain["mean"] == pytest.approx((0.3 + 0.4 + 0.4) / 3, abs=1e-4)
+    assert gain["ci95"] is not None and gain["ci95"][0] > 0
+    assert merged["settings"]["seeds"] == [0, 1, 2] and merged["incomplete"] is None
+    assert len(merged["rows"]) == 9  # c's random seed 1 equals a's: kept once
+    assert [m["name"] for m in merged["provenance"]["merged_from"]] == ["a", "b", "c"]
+    assert merged["provenance"]["git_commit"] == "c0ffee"
+
+    short = merge_studies({"a": a, "b": b}, "m")
+    assert (
+        short["incomplete"].startswith("1 of 9 runs missing") and "t/error-bm25/30/1" in short["incomplete"]
+    )
+    with pytest.raises(ValueError, match="c and d disagree on run"):
+        merge_studies({"c": c, "d": _study_file([1], {"random": {1: 0.9}})}, "m")
+    with pytest.raises(ValueError, match=r"lr: settings differ from a: \{'lora_lr'"):
+        merge_studies({"a": a, "lr": _study_file([2], {"random": {2: 0.2}}, lora_lr=1e-3)}, "m")
+    capped = _study_file([0], {"full-pool-es": {0: 0.4}}, full_pool_max_steps=100)
+    other_cap = _study_file([1], {"full-pool-es": {1: 0.4}}, full_pool_max_steps=200)
+    with pytest.raises(ValueError, match="capped differently"):
+        merge_studies({"x": capped, "y": other_cap}, "m")
