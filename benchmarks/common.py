@@ -617,6 +617,8 @@ PALETTE = [
     (188, 189, 34),
     (23, 190, 207),
     (0, 0, 0),
+    (128, 0, 0),  # the budget plot across studies draws 12 selectors
+    (0, 0, 128),
 ]
 
 
