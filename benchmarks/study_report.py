@@ -405,7 +405,8 @@ def merge_studies(studies: dict[str, dict[str, Any]], command: str) -> dict[str,
     provenance = {
         **here,
         "command": command,
-        "merge_commit": here["git_commit"],  # the code that aggregated the merged rows
+        "merge_commit": here["git_commit"],  # the code that aggregated the merged rows, and whether it was clean
+        "merge_git_dirty": here["git_dirty"],
         # the merge runs no model: what the figures rest on is the sources' code, named here when it is one commit
         "git_commit": commits.pop() if len(commits) == 1 else None,
         "git_dirty": any(p["git_dirty"] for p in provs),
