@@ -25,12 +25,12 @@ from typing import Any
 from benchmarks import common
 from benchmarks.common import RunOutcome, StudyPaths
 from benchmarks.study_report import (
-    BUDGET_FREE,
     HEADLINE,
     Settings,
     complete,
     merge_files,
     plot_budgets,
+    run_plan,
     write_study,
 )
 
@@ -228,12 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as p:
         pool_info = common.json.loads((Path(p.workdir) / "pool.done.json").read_text())
         labels = common.load_labels(p)
-        plan: list[tuple[str, str, int | None, int]] = []
-        for seed in s.seeds:  # seed outermost: a study cut short still has every selector at some seed
-            for task in s.tasks:
-                for sel in s.selectors:
-                    for b in [None] if sel in BUDGET_FREE else budgets:
-                        plan.append((task, sel, b, seed))
+        plan = run_plan(s.tasks, s.selectors, s.seeds, budgets)
         for i, (task, sel, b, seed) in enumerate(plan):
             if time.perf_counter() > deadline:
                 incomplete = f"stopped at the {s.max_minutes:g}-minute limit after {i} of {len(plan)} runs"

@@ -321,7 +321,7 @@ def merge_budgets(studies: list[dict[str, Any]]) -> dict[str, Any]:
 def plot_budgets(out: str, names: list[str]) -> Path:
     """`--plot-budgets OUT NAME...`: results/OUT.png, accuracy vs budget per selector per task, from the named
     results files (each written by one study run)."""
-    studies = [json.loads((common.RESULTS / f"{n}.json").read_text()) for n in names]
+    studies = [load_study(n) for n in names]
     path = common.RESULTS / f"{out}.png"
     plot(merge_budgets(studies), path, rounds=False)
     return path
@@ -335,6 +335,25 @@ def complete(data: dict[str, Any]) -> dict[str, Any]:
         "aggregate": aggregate(data["rows"], s, data["budgets"]),
         "summary": summary(data["rows"], s, data["budgets"]),
     }
+
+
+def run_plan(
+    tasks: list[str], selectors: list[str], seeds: list[int], budgets: list[int]
+) -> list[tuple[str, str, int | None, int]]:
+    """Every run of a study as (task, selector, budget, seed), seed outermost (a study cut short still has every
+    selector at some seed); budget-free selectors run once per seed, with budget None."""
+    return [
+        (task, sel, b, seed)
+        for seed in seeds
+        for task in tasks
+        for sel in selectors
+        for b in ([None] if sel in BUDGET_FREE else budgets)
+    ]
+
+
+def load_study(name: str) -> dict[str, Any]:
+    """results/NAME.json as a study run (or a merge) wrote it."""
+    return json.loads((common.RESULTS / f"{name}.json").read_text())
 
 
 def write_study(name: str, data: dict[str, Any]) -> None:
@@ -392,20 +411,22 @@ def merge_studies(studies: dict[str, dict[str, Any]], command: str) -> dict[str,
     settings = {
         **first["settings"],
         "tasks": _union([s["tasks"] for s in each]),
-        "fractions": sorted(set(_union([s["fractions"] for s in each]))),
-        "seeds": sorted(set(_union([s["seeds"] for s in each]))),
+        "fractions": sorted({f for s in each for f in s["fractions"]}),
+        "seeds": sorted({seed for s in each for seed in s["seeds"]}),
         "selectors": _union([s["selectors"] for s in each]),
         "full_pool_max_steps": caps.pop() if caps else 0,
         "max_minutes": max(s["max_minutes"] for s in each),
     }
-    budgets = sorted(set(_union([d["budgets"] for d in studies.values()])))
+    budgets = sorted({b for d in studies.values() for b in d["budgets"]})
     provs = [studies[n]["provenance"] for n in names]
     commits = {p["git_commit"] for p in provs}
     here = common.provenance(command.split()[2:])
     provenance = {
         **here,
         "command": command,
-        "merge_commit": here["git_commit"],  # the code that aggregated the merged rows, and whether it was clean
+        "merge_commit": here[
+            "git_commit"
+        ],  # the code that aggregated the merged rows, and whether it was clean
         "merge_git_dirty": here["git_dirty"],
         # the merge runs no model: what the figures rest on is the sources' code, named here when it is one commit
         "git_commit": commits.pop() if len(commits) == 1 else None,
@@ -422,13 +443,7 @@ def merge_studies(studies: dict[str, dict[str, Any]], command: str) -> dict[str,
         ],
     }
     # a run one file missed may come from another (a rerun with --first-seed): incomplete is what none holds
-    plan = [
-        (task, sel, b, seed)
-        for seed in settings["seeds"]
-        for task in settings["tasks"]
-        for sel in settings["selectors"]
-        for b in ([None] if sel in BUDGET_FREE else budgets)
-    ]
+    plan = run_plan(settings["tasks"], settings["selectors"], settings["seeds"], budgets)
     missing = [k for k in plan if k not in kept]
     incomplete = (
         f"{len(missing)} of {len(plan)} runs missing, e.g. "
@@ -452,7 +467,7 @@ def merge_studies(studies: dict[str, dict[str, Any]], command: str) -> dict[str,
 
 def merge_files(out: str, names: list[str]) -> Path:
     """`--merge OUT NAME...`: results/OUT.{json,md,png} from the results files NAME ..."""
-    studies = {n: json.loads((common.RESULTS / f"{n}.json").read_text()) for n in names}
+    studies = {n: load_study(n) for n in names}
     write_study(
         out, merge_studies(studies, f"python -m benchmarks.data_efficiency --merge {out} {' '.join(names)}")
     )
