@@ -61,6 +61,12 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
 QUICK_SELECTORS = ["none", "random", "similar-questions", "full-pool", HEADLINE]
 
 
+def _default_answer_weight() -> float:
+    from edtune.config import LoraConfig
+
+    return LoraConfig().answer_weight
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     from edtune.world.tasks import TASKS
 
@@ -83,6 +89,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         lora_batch=8,
         replay_fraction=args.replay,
         max_minutes=args.max_minutes or (19.0 if quick else 24 * 60.0),
+        answer_weight=args.answer_weight if args.answer_weight is not None else _default_answer_weight(),
     )
 
 
@@ -91,7 +98,12 @@ def run_one(
 ) -> RunOutcome:
     overrides, rounds = SELECTORS[selector]
     run_id = f"{task}-{selector}-b{budget if budget is not None else 'na'}-s{seed}"
-    lora = {"lr": s.lora_lr, "batch_size": s.lora_batch, "replay_fraction": s.replay_fraction}
+    lora = {
+        "lr": s.lora_lr,
+        "batch_size": s.lora_batch,
+        "replay_fraction": s.replay_fraction,
+        "answer_weight": s.answer_weight,
+    }
     exact = selector.endswith("-exact")
     cfg = common.make_config(p, task, run_id, exact_teacher=exact, seed=seed, lora=lora, **overrides)
     if selector == "none":
@@ -154,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         "--replay", type=float, default=0.2, help="replay share of every tuned run (0: the paper, the demo)"
     )
     ap.add_argument("--full-pool-max-steps", type=int)
+    ap.add_argument(
+        "--answer-weight",
+        type=float,
+        default=None,
+        help="LoRA loss weight of the answer tokens (lora.answer_weight; default: the config's)",
+    )
     ap.add_argument(
         "--max-minutes", type=float, help="stop starting new runs after this (results stay partial)"
     )

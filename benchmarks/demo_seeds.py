@@ -19,7 +19,9 @@ from typing import Any
 from benchmarks import common
 
 
-def run_seed(workdir: Path, seed: int, quick: bool, task: str) -> dict[str, Any]:
+def run_seed(
+    workdir: Path, seed: int, quick: bool, task: str, answer_weight: float | None = None
+) -> dict[str, Any]:
     from edtune import loop, stages
     from edtune.config import RunConfig
     from edtune.demo import FULL, QUICK, demo_config
@@ -37,6 +39,10 @@ def run_seed(workdir: Path, seed: int, quick: bool, task: str) -> dict[str, Any]
         data = demo.model_dump(mode="json")
         data.update(run_id=f"demo-seeds-{'quick' if quick else 'full'}-s{seed}", seed=seed)
         data["loop"]["max_rounds"] = 1
+        if answer_weight is not None:
+            data["lora"]["answer_weight"] = answer_weight
+        suffix = "" if answer_weight is None else f"-aw{answer_weight:g}"
+        data["run_id"] += suffix
         cfg = RunConfig.model_validate(data)
         t0 = time.perf_counter()
         loop.run(cfg)
@@ -47,6 +53,7 @@ def run_seed(workdir: Path, seed: int, quick: bool, task: str) -> dict[str, Any]
         "seed": seed,
         "budget": sizes.budget,
         "lora_steps": sizes.lora_steps,
+        "answer_weight": cfg.lora.answer_weight,
         "val_accuracy": last.val_accuracy,
         "test_accuracy": last.test_accuracy,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -60,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the quick demo's sizes (its workdir too)")
     ap.add_argument("--task", default="left-right")
     ap.add_argument("--out", default="demo_seeds")
+    ap.add_argument(
+        "--answer-weight", type=float, help="lora.answer_weight for the replayed rounds (default: the demo's)"
+    )
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
     prov = common.provenance(
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = []
     for seed in args.seeds:
-        row = run_seed(args.workdir.resolve(), seed, args.quick, args.task)
+        row = run_seed(args.workdir.resolve(), seed, args.quick, args.task, args.answer_weight)
         print(
             f"seed {seed}: test {row['test_accuracy']:.3f} val {row['val_accuracy']:.3f} {row['seconds']} s",
             flush=True,
@@ -78,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "what": __doc__.split("\n")[0],
         "provenance": prov,
-        "settings": {"task": args.task, "quick": args.quick, "seeds": args.seeds},
+        "settings": {
+            "task": args.task,
+            "quick": args.quick,
+            "seeds": args.seeds,
+            "answer_weight": rows[0]["answer_weight"],
+        },
         "rows": rows,
         "summary": {
             "test_min": min(tests),

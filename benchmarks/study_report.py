@@ -32,6 +32,7 @@ class Settings(common.BaseModel):
     lora_batch: int
     replay_fraction: float
     max_minutes: float
+    answer_weight: float = 1.0  # the LoRA loss weight of the answer tokens; files before it was a setting: 1
 
 
 def aggregate(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> dict[str, Any]:
@@ -364,7 +365,16 @@ def write_study(name: str, data: dict[str, Any]) -> None:
 
 
 # settings that change what one run means: studies merged into one file must agree on every one of them
-SHARED_SETTINGS = ("pool_size", "val_size", "test_size", "epochs", "lora_lr", "lora_batch", "replay_fraction")
+SHARED_SETTINGS = (
+    "pool_size",
+    "val_size",
+    "test_size",
+    "epochs",
+    "lora_lr",
+    "lora_batch",
+    "replay_fraction",
+    "answer_weight",
+)
 
 
 def _union(values: list[list[Any]]) -> list[Any]:
@@ -383,8 +393,8 @@ def merge_studies(studies: dict[str, dict[str, Any]], command: str) -> dict[str,
     names = list(studies)
     first_name, first = names[0], studies[names[0]]
     for name in names[1:]:
-        st = studies[name]["settings"]
-        diff = {k: [first["settings"][k], st[k]] for k in SHARED_SETTINGS if st[k] != first["settings"][k]}
+        a, b = (Settings.model_validate(studies[n]["settings"]).model_dump() for n in (first_name, name))
+        diff = {k: [a[k], b[k]] for k in SHARED_SETTINGS if a[k] != b[k]}
         if diff:
             raise ValueError(f"{name}: settings differ from {first_name}: {diff}")
     bases = {b for d in studies.values() if (b := d["provenance"].get("base_student"))}

@@ -104,6 +104,10 @@ class LoraConfig(_Section):
     # 300 steps, seed 0: 0.967 without vs 0.627 with 20%; seed 1: 0.607 vs 0.687. Raise it when one adapter must
     # keep the base's other skills (tiny LoRA students forget them within tens of steps, FACTS.md).
     replay_fraction: float = Field(default=0.0, ge=0, lt=1)
+    # Loss weight of the tokens after the last "Answer:" of each target (1: every supervised token alike). The answer
+    # word is one token of ~20: a larger weight asks the adapter to repeat its step in the answer
+    # (`edtune.student.answer_loss`; measured in benchmarks/README.md, "Does weighting the answer ... help?").
+    answer_weight: float = Field(default=1.0, ge=1.0, le=100.0)
     target_modules: str = (
         r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
     )

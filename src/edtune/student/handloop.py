@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edtune.config import LoraConfig
 from edtune.schemas import SupportSample
+from edtune.student.answer_loss import loss_for
 from edtune.student.inputs import collate
 from edtune.student.tune_data import TunableStudent, lr_lambda, peak_rss_mb, sample_stream, total_steps
 from edtune.student.types import TuneResult
@@ -40,6 +41,7 @@ def tune_loop(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(lora, steps))
     stream = sample_stream(len(samples), steps * lora.batch_size * lora.grad_accum, seed)
     pad_id = student.processor.tokenizer.pad_token_id
+    weighted = loss_for(student.processor.tokenizer, lora.answer_weight)
     dev = next(model.parameters()).device
     model.train()
     curve: list[float] = []
@@ -60,7 +62,8 @@ def tune_loop(
                 k: (v.to(dev, dtype=student.dtype) if v.is_floating_point() else v.to(dev))
                 for k, v in batch.items()
             }
-            loss = model(**batch).loss / lora.grad_accum
+            out = model(**batch)
+            loss = (out.loss if weighted is None else weighted(out, batch["labels"])) / lora.grad_accum
             loss.backward()
             step_loss += float(loss.detach())
             n_seen += len(idx)

@@ -36,6 +36,7 @@ from edtune.config import LoraConfig
 from edtune.errors import ModelError
 from edtune.log import kv
 from edtune.schemas import SupportSample
+from edtune.student.answer_loss import loss_for
 from edtune.student.tune_checkpoint import CheckpointStore, PreemptGuard, TunePreempted
 from edtune.student.tune_data import (
     Collator,
@@ -253,6 +254,7 @@ def train_in_process(
         data_collator=collator,
         optimizers=(opt, sched),
         callbacks=_callbacks(store, guard, counters),
+        compute_loss_func=loss_for(student.processor.tokenizer, lora.answer_weight),
     )
     from transformers.trainer_callback import PrinterCallback
 
