@@ -14,7 +14,7 @@ from edtune.student import load_student
 from edtune.student.answer_loss import answer_token_weights, answer_weighted_loss, loss_for
 from edtune.student.inputs import IGNORE, collate
 
-from .conftest import cfg_for, support_samples
+from .conftest import FAMILIES, cfg_for, support_samples
 
 FAMILY = "qwen2-vl"
 
@@ -40,12 +40,14 @@ def test_weights_mark_what_follows_the_last_marker_and_nothing_unsupervised() ->
     assert answer_token_weights([7, 1, 2, 8, 0, 1, 2, 9], [(0, 1, 2), (1, 2)], 3.0)[3] == 1.0
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 def test_weight_one_is_the_models_own_loss_and_five_adds_the_answer_tokens(
-    student: Any, images: dict[str, str]
+    family: str, tiny_dirs: dict[str, Path], images: dict[str, str]
 ) -> None:
     import torch
     import torch.nn.functional as F
 
+    student = load_student(str(tiny_dirs[family]), cfg_for(family))
     tok = student.processor.tokenizer
     batch = _batch(student, images)
     model = student.peft_model(LoraConfig(), None, for_training=False)
