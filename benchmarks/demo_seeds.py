@@ -5,12 +5,17 @@
 Why: the tiny student's outcome on `left-right` is bimodal (it either learns to copy its step's side word into the
 answer or it does not), so one demo run at seed 0 says little. Each seed reruns round 1 in process on the demo's
 own world, annotations, index and realistic teacher (noise seed 0): the diagnoses and the selection are the demo's,
-the seed sets LoRA init and data order. Settings are the demo's `FULL` sizes (or `QUICK` with `--quick`).
+the seed sets LoRA init and data order. Settings are the demo's `FULL` sizes (or `QUICK` with `--quick`);
+`--lora KEY=VALUE` changes one LoRA setting for every replayed seed (recorded), to try a lever over seeds at once.
+Each row also scores the reasoning apart from the answer on the held-out split: `step_right` (the step's last
+option word is the right one) and `answer_agrees` (the answer repeats it) — the two halves of a left/right answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,8 +24,35 @@ from typing import Any
 from benchmarks import common
 
 
+def step_and_answer(traces: Path, questions: Path) -> dict[str, float]:
+    """Shares of held-out answers whose step names the right option, and whose answer repeats the step's option.
+
+    The step's option is the last of the question's choices it mentions (a step may name both sides: "... not on
+    the right, it is on the left"); a question without choices counts as neither.
+    """
+    asked = {q["id"]: q for q in map(json.loads, questions.read_text().splitlines()) if q}
+    n = right = agrees = 0
+    for line in traces.read_text().splitlines():
+        trace = json.loads(line)
+        q = asked[trace["sample_id"]]
+        words = [str(c).lower() for c in q.get("choices") or []]
+        mentioned = re.findall(
+            r"\b(" + "|".join(map(re.escape, words)) + r")\b", " ".join(trace["steps"]).lower()
+        )
+        said = mentioned[-1] if words and mentioned else None
+        n += 1
+        right += said is not None and said == str(q["answer"]).lower()
+        agrees += said is not None and said == (trace.get("answer") or "").strip().lower()
+    return {"step_right": round(right / n, 4), "answer_agrees": round(agrees / n, 4)} if n else {}
+
+
 def run_seed(
-    workdir: Path, seed: int, quick: bool, task: str, answer_weight: float | None = None
+    workdir: Path,
+    seed: int,
+    quick: bool,
+    task: str,
+    answer_weight: float | None = None,
+    lora: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from edtune import loop, stages
     from edtune.config import RunConfig
@@ -41,12 +73,17 @@ def run_seed(
         data["loop"]["max_rounds"] = 1
         if answer_weight is not None:
             data["lora"]["answer_weight"] = answer_weight
+        data["lora"].update(lora or {})
         suffix = "" if answer_weight is None else f"-aw{answer_weight:g}"
+        suffix += "".join(f"-{k}{v}" for k, v in sorted((lora or {}).items()))
         data["run_id"] += suffix
         cfg = RunConfig.model_validate(data)
         t0 = time.perf_counter()
         loop.run(cfg)
         last = stages.round_metrics(cfg)[-1]
+        scored = step_and_answer(
+            Path(stages.layout_of(cfg).traces(last.round, "test")), Path(cfg.task.test or "")
+        )
     finally:
         server.shutdown()
     return {
@@ -56,6 +93,8 @@ def run_seed(
         "answer_weight": cfg.lora.answer_weight,
         "val_accuracy": last.val_accuracy,
         "test_accuracy": last.test_accuracy,
+        **scored,
+        "lora": {k: v for k, v in cfg.lora.model_dump(mode="json").items() if k in (lora or {})},
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -70,17 +109,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--answer-weight", type=float, help="lora.answer_weight for the replayed rounds (default: the demo's)"
     )
+    ap.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one LoRA setting for every replayed seed (e.g. lr=0.001), repeatable; default: the demo's",
+    )
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
+    lora = dict(kv.split("=", 1) for kv in args.lora)
     prov = common.provenance(
         ["benchmarks.demo_seeds", *(argv if argv is not None else sys.argv[1:])], allow_dirty=args.allow_dirty
     )
     t0 = time.perf_counter()
     rows = []
     for seed in args.seeds:
-        row = run_seed(args.workdir.resolve(), seed, args.quick, args.task, args.answer_weight)
+        row = run_seed(args.workdir.resolve(), seed, args.quick, args.task, args.answer_weight, lora)
         print(
-            f"seed {seed}: test {row['test_accuracy']:.3f} val {row['val_accuracy']:.3f} {row['seconds']} s",
+            f"seed {seed}: test {row['test_accuracy']:.3f} val {row['val_accuracy']:.3f} "
+            f"step right {row.get('step_right')} answer agrees {row.get('answer_agrees')} {row['seconds']} s",
             flush=True,
         )
         rows.append(row)
@@ -93,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "seeds": args.seeds,
             "answer_weight": rows[0]["answer_weight"],
+            "lora": rows[0]["lora"],
         },
         "rows": rows,
         "summary": {
