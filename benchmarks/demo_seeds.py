@@ -53,6 +53,7 @@ def run_seed(
     task: str,
     answer_weight: float | None = None,
     lora: dict[str, Any] | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     from edtune import loop, stages
     from edtune.config import RunConfig
@@ -74,8 +75,11 @@ def run_seed(
         if answer_weight is not None:
             data["lora"]["answer_weight"] = answer_weight
         data["lora"].update(lora or {})
+        if budget is not None:
+            data["loop"]["budget_per_round"] = budget
         suffix = "" if answer_weight is None else f"-aw{answer_weight:g}"
         suffix += "".join(f"-{k}{v}" for k, v in sorted((lora or {}).items()))
+        suffix += "" if budget is None else f"-b{budget}"
         data["run_id"] += suffix
         cfg = RunConfig.model_validate(data)
         t0 = time.perf_counter()
@@ -88,7 +92,7 @@ def run_seed(
         server.shutdown()
     return {
         "seed": seed,
-        "budget": sizes.budget,
+        "budget": cfg.loop.budget_per_round,
         "lora_steps": sizes.lora_steps,
         "answer_weight": cfg.lora.answer_weight,
         "val_accuracy": last.val_accuracy,
@@ -116,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="one LoRA setting for every replayed seed (e.g. lr=0.001), repeatable; default: the demo's",
     )
+    ap.add_argument(
+        "--budget", type=int, help="samples selected for the replayed round (default: the demo's)"
+    )
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
     lora = dict(kv.split("=", 1) for kv in args.lora)
@@ -125,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = []
     for seed in args.seeds:
-        row = run_seed(args.workdir.resolve(), seed, args.quick, args.task, args.answer_weight, lora)
+        row = run_seed(
+            args.workdir.resolve(), seed, args.quick, args.task, args.answer_weight, lora, args.budget
+        )
         print(
             f"seed {seed}: test {row['test_accuracy']:.3f} val {row['val_accuracy']:.3f} "
             f"step right {row.get('step_right')} answer agrees {row.get('answer_agrees')} {row['seconds']} s",
@@ -142,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": args.seeds,
             "answer_weight": rows[0]["answer_weight"],
             "lora": rows[0]["lora"],
+            "budget": rows[0]["budget"],
         },
         "rows": rows,
         "summary": {
