@@ -14,6 +14,7 @@ option word is the right one) and `answer_agrees` (the answer repeats it) — th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -44,6 +45,14 @@ def step_and_answer(traces: Path, questions: Path) -> dict[str, float]:
         right += said is not None and said == str(q["answer"]).lower()
         agrees += said is not None and said == (trace.get("answer") or "").strip().lower()
     return {"step_right": round(right / n, 4), "answer_agrees": round(agrees / n, 4)} if n else {}
+
+
+def _id_safe(value: Any) -> str:
+    """A LoRA value as it may appear in a run id: short ones as written, others (a module regex) by a digest."""
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z0-9._]{1,12}", text):
+        return text
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def run_seed(
@@ -78,7 +87,7 @@ def run_seed(
         if budget is not None:
             data["loop"]["budget_per_round"] = budget
         suffix = "" if answer_weight is None else f"-aw{answer_weight:g}"
-        suffix += "".join(f"-{k}{v}" for k, v in sorted((lora or {}).items()))
+        suffix += "".join(f"-{k}{_id_safe(v)}" for k, v in sorted((lora or {}).items()))
         suffix += "" if budget is None else f"-b{budget}"
         data["run_id"] += suffix
         cfg = RunConfig.model_validate(data)
