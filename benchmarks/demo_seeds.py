@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import sys
 import time
@@ -29,21 +28,24 @@ def step_and_answer(traces: Path, questions: Path) -> dict[str, float]:
     """Shares of held-out answers whose step names the right option, and whose answer repeats the step's option.
 
     The step's option is the last of the question's choices it mentions (a step may name both sides: "... not on
-    the right, it is on the left"); a question without choices counts as neither.
+    the right, it is on the left"); a question without choices counts as neither. Both files are read with the
+    project's validating reader, so a bad line is named, and an option-letter gold answer counts as its choice.
     """
-    asked = {q["id"]: q for q in map(json.loads, questions.read_text().splitlines()) if q}
+    from edtune import io
+    from edtune.schemas import TaskSample, Trace
+
+    asked = {q.id: q for q in io.read_jsonl(questions, TaskSample)}
     n = right = agrees = 0
-    for line in traces.read_text().splitlines():
-        trace = json.loads(line)
-        q = asked[trace["sample_id"]]
-        words = [str(c).lower() for c in q.get("choices") or []]
+    for trace in io.read_jsonl(traces, Trace, id_field="sample_id"):
+        q = asked[trace.sample_id]
+        words = [c.lower() for c in q.choices or []]
         mentioned = re.findall(
-            r"\b(" + "|".join(map(re.escape, words)) + r")\b", " ".join(trace["steps"]).lower()
+            r"\b(" + "|".join(map(re.escape, words)) + r")\b", " ".join(trace.steps).lower()
         )
         said = mentioned[-1] if words and mentioned else None
         n += 1
-        right += said is not None and said == str(q["answer"]).lower()
-        agrees += said is not None and said == (trace.get("answer") or "").strip().lower()
+        right += said is not None and said == q.gold_text.lower()
+        agrees += said is not None and said == (trace.answer or "").strip().lower()
     return {"step_right": round(right / n, 4), "answer_agrees": round(agrees / n, 4)} if n else {}
 
 

@@ -17,7 +17,13 @@ def test_step_right_and_answer_agreement_are_counted_apart(tmp_path: Path) -> No
     questions = _write(
         tmp_path / "test.jsonl",
         [
-            {"id": f"q{i}", "question": "Which half?", "choices": ["left", "right"], "answer": a}
+            {
+                "id": f"q{i}",
+                "image": "q.png",
+                "question": "Which half?",
+                "choices": ["left", "right"],
+                "answer": a,
+            }
             for i, a in enumerate(["left", "right", "left", "right"])
         ],
     )
@@ -25,13 +31,37 @@ def test_step_right_and_answer_agreement_are_counted_apart(tmp_path: Path) -> No
         tmp_path / "test-traces.jsonl",
         [
             # right step, answer repeats it
-            {"sample_id": "q0", "steps": ["The red circle is on the left."], "answer": "left"},
+            {
+                "sample_id": "q0",
+                "steps": ["The red circle is on the left."],
+                "answer": "left",
+                "correct": True,
+                "raw": "",
+            },
             # right step, answer does not repeat it (the tiny student's failure)
-            {"sample_id": "q1", "steps": ["The blue square is on the right."], "answer": "left"},
+            {
+                "sample_id": "q1",
+                "steps": ["The blue square is on the right."],
+                "answer": "left",
+                "correct": False,
+                "raw": "",
+            },
             # wrong step, answer repeats it; the last side word named counts
-            {"sample_id": "q2", "steps": ["It is not on the left, it is on the right."], "answer": "Right"},
+            {
+                "sample_id": "q2",
+                "steps": ["It is not on the left, it is on the right."],
+                "answer": "Right",
+                "correct": False,
+                "raw": "",
+            },
             # no side word in the step: neither right nor agreeing
-            {"sample_id": "q3", "steps": ["The object is red."], "answer": "right"},
+            {
+                "sample_id": "q3",
+                "steps": ["The object is red."],
+                "answer": "right",
+                "correct": True,
+                "raw": "",
+            },
         ],
     )
     assert step_and_answer(traces, questions) == {"step_right": 0.5, "answer_agrees": 0.5}
