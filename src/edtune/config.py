@@ -109,6 +109,11 @@ class LoraConfig(_Section):
     # step (`edtune.student.answer_loss`). Measured over LoRA seeds 0-2 (benchmarks/README.md, "The answer weight"):
     # full demo 0.947/0.717/0.817 at 5 vs 0.940/0.507/0.527 at 1; study mean over tasks 0.355 vs 0.340.
     answer_weight: float = Field(default=5.0, ge=1.0, le=100.0)
+    # LoRA restarts per round (`edtune.stages.restarts`): each from its own seed, the one with the best validation
+    # accuracy is kept (the test split is never read). 1 = a single run. A short LoRA on a tiny student is a draw
+    # over seeds; validation tracks held-out accuracy within a few points there (benchmarks/README.md).
+    restarts: int = Field(default=1, ge=1, le=16)
+    restart_processes: int = Field(default=0, ge=0)  # restarts run at once; 0 = one per free core on CPU, 1 on GPU
     target_modules: str = (
         r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
     )

@@ -87,6 +87,8 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         if not ids:
             raise StageError(f"round {r}: nothing selected to tune on (no mistakes diagnosed?)")
         samples = _materialise(cfg, ids)
+        if cfg.lora.restarts > 1:
+            return _tune_with_restarts(cfg, r, samples, adapter_in)
         student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
         # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
         work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r])[:16] / "adapter"
@@ -113,4 +115,37 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
 
     part = {"lora": cfg.lora.model_dump(mode="json"), "student": _student_cfg(cfg), "seed": cfg.seed}
     inputs = [layout.selection(r), layout.replay(r), cfg.student.base, adapter_in]
+    if cfg.lora.restarts > 1:  # the restarts are chosen on the validation split: it is an input then
+        inputs.append(_task_uri(cfg, "val"))
     return _run(layout, r, "tune", part, inputs, body)
+
+
+def _tune_with_restarts(
+    cfg: RunConfig, r: int, samples: list[SupportSample], adapter_in: str | None
+) -> dict[str, Any]:
+    """`lora.restarts` adapters from consecutive seeds; the best on validation becomes the round's adapter.
+
+    tune.json is the chosen restart's TuneResult plus `restarts` (every restart's seed, validation accuracy and
+    final loss) and `restart_chosen`; the other restarts' adapters are deleted (a real adapter is hundreds of MB).
+    """
+    from edtune.stages.restarts import restart_dir, tune_restarts
+    from edtune.student.tune_checkpoint import delete_prefix
+
+    layout = layout_of(cfg)
+    round_dir = layout.round_dir(r)
+    best, scores = tune_restarts(cfg, r, samples, adapter_in, round_dir)
+    _sweep_temp_files(layout.adapter(r))
+    io.copy_dir(io.join(restart_dir(round_dir, best.restart), "adapter"), layout.adapter(r))
+    data = {
+        **best.tune,
+        "restart_chosen": best.restart,
+        "restarts": [
+            {"restart": s.restart, "seed": s.seed, "val_accuracy": s.val_accuracy, "final_loss": s.final_loss}
+            for s in scores
+        ],
+    }
+    io.write_json(layout.tune_summary(r), data)
+    for s in scores:
+        if s.restart != best.restart:
+            delete_prefix(io.join(restart_dir(round_dir, s.restart), "adapter"))
+    return {k: data[k] for k in data if k != "loss_curve"}
