@@ -113,7 +113,9 @@ class LoraConfig(_Section):
     # accuracy is kept (the test split is never read). 1 = a single run. A short LoRA on a tiny student is a draw
     # over seeds; validation tracks held-out accuracy within a few points there (benchmarks/README.md).
     restarts: int = Field(default=1, ge=1, le=16)
-    restart_processes: int = Field(default=0, ge=0)  # restarts run at once; 0 = one per free core on CPU, 1 on GPU
+    restart_processes: int = Field(
+        default=0, ge=0
+    )  # restarts run at once; 0 = one per free core on CPU, 1 on GPU
     target_modules: str = (
         r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
     )

@@ -157,8 +157,7 @@ def tune_restarts(
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch/thread state
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = {
-                    k: pool.submit(train_restart, *args, k, samples_json, adapter_in, round_dir)
-                    for k in todo
+                    k: pool.submit(train_restart, *args, k, samples_json, adapter_in, round_dir) for k in todo
                 }
                 for k, fut in futures.items():
                     done[k] = RestartScore.model_validate(fut.result())

@@ -31,10 +31,10 @@ def _materialise(cfg: RunConfig, ids: list[str]) -> list[SupportSample]:
     wanted = set(ids)
     found: dict[str, SupportSample] = {}
     if any(i.startswith("val:") for i in ids):
-        for s in load_task(_task_uri(cfg, "val")):
-            sid = f"val:{s.id}"
+        for q in load_task(_task_uri(cfg, "val")):
+            sid = f"val:{q.id}"
             if sid in wanted:
-                found[sid] = _task_as_support(s, sid, format_question)
+                found[sid] = _task_as_support(q, sid, format_question)
     for s in iter_support(cfg.pool.uri):
         if s.id in wanted:
             found[s.id] = s
