@@ -51,7 +51,11 @@ def register(app: typer.Typer) -> None:
             "./edtune-data/demo"
         ),
         quick: Annotated[
-            bool, typer.Option("--quick", help="Smaller world (pool 5,000) and 2 rounds (~3 min).")
+            bool,
+            typer.Option(
+                "--quick",
+                help="Smaller world (pool 5,000), one round of 4 LoRA restarts kept on validation (~3.5 min).",
+            ),
         ] = False,
         runner: Annotated[str, typer.Option("--runner", help="kfp-local | inprocess")] = "kfp-local",
         task: Annotated[str, typer.Option("--task", help="Target task of the shapes world.")] = "",
