@@ -174,11 +174,29 @@ def _training_table(layout: RunLayout, rounds: list[RoundMetrics]) -> list[str]:
             f"<td>{fmt.format(figures[key]) if key in figures else ''}</td>"
             for key, _, fmt in _TRAINING_COLUMNS
         )
-        rows.append(f"<tr><td>{m.round}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{m.round}</td>{cells}<td>{_restarts_cell(layout, m.round)}</td></tr>")
     if not rows:
         return []
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in _TRAINING_COLUMNS)
-    return ["<h2>Training</h2><table class='training'>", f"<tr><th>round</th>{head}</tr>", *rows, "</table>"]
+    return [
+        "<h2>Training</h2><table class='training'>",
+        f"<tr><th>round</th>{head}<th>restarts: validation (kept in bold)</th></tr>",
+        *rows,
+        "</table>",
+    ]
+
+
+def _restarts_cell(layout: RunLayout, r: int) -> str:
+    """Each LoRA restart's validation accuracy, the kept one in bold (`lora.restarts` > 1); empty for one run, so
+    a reader sees which draw was published and how far apart the draws were."""
+    data = io.read_json(layout.tune_summary(r))
+    restarts = data.get("restarts") or []
+    return " / ".join(
+        f"<b>{x['val_accuracy']:.2f}</b>"
+        if x["restart"] == data.get("restart_chosen")
+        else f"{x['val_accuracy']:.2f}"
+        for x in restarts
+    )
 
 
 def _examples(cfg: RunConfig, r: int, limit: int) -> list[str]:

@@ -59,7 +59,7 @@ def test_report_shows_a_training_row_per_round_with_a_tune_json(tmp_path: Path) 
     rows = _training_rows(page)
     assert rows == [
         "<tr><td>1</td><td>0.4321</td><td>12.3</td><td>1568</td><td>3072</td><td>8192</td>"
-        "<td>30</td><td>42.3</td></tr>"
+        "<td>30</td><td>42.3</td><td></td></tr>"
     ], "round 0 (no tune.json) must have no row"
 
 
@@ -68,6 +68,20 @@ def test_a_cpu_round_has_an_empty_gpu_memory_cell(tmp_path: Path) -> None:
     io.write_json(RunLayout(cfg.run_uri).tune_summary(1), _tune_json(peak_gpu_mb=None))
     (row,) = _training_rows(build_report(cfg, ROUNDS, best=1))
     assert "<td>3072</td><td></td><td>30</td>" in row
+
+
+def test_a_round_with_restarts_shows_each_validation_score_and_the_kept_one_in_bold(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    restarts = [
+        {"restart": k, "seed": 1 + k, "val_accuracy": v, "final_loss": 0.4}
+        for k, v in enumerate([0.74, 0.93, 0.9])
+    ]
+    tuned = _tune_json(restarts=restarts, restart_chosen=1)
+    io.write_json(RunLayout(cfg.run_uri).tune_summary(1), tuned)
+    page = build_report(cfg, ROUNDS, best=1)
+    assert "<th>restarts: validation (kept in bold)</th>" in page
+    (row,) = _training_rows(page)
+    assert row.endswith("<td>0.74 / <b>0.93</b> / 0.90</td></tr>")
 
 
 def test_report_without_any_tune_json_has_no_training_table(tmp_path: Path) -> None:
