@@ -58,8 +58,17 @@ def restart_processes(cfg: RunConfig, pending: int) -> int:
         return max(1, min(pending, cfg.lora.restart_processes))
     if cfg.student.device == "cuda" or (cfg.student.device == "auto" and _cuda()):
         return 1
-    threads = cfg.student.torch_threads or (os.cpu_count() or 1)
-    return max(1, min(pending, (os.cpu_count() or 1) // threads))
+    cores = _usable_cores()
+    threads = cfg.student.torch_threads or cores
+    return max(1, min(pending, cores // threads))
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a cpuset), not every core of the node."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _cuda() -> bool:
