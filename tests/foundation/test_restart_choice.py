@@ -3,10 +3,20 @@ end to end in tests/e2e/test_tune_restarts.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from edtune import io
 from edtune.config import load_config
-from edtune.stages.restarts import RestartScore, best_restart, restart_processes, restart_seed
+from edtune.stages.restarts import (
+    RestartScore,
+    best_restart,
+    read_score,
+    restart_dir,
+    restart_processes,
+    restart_seed,
+)
 
 
 def _score(k: int, acc: float) -> RestartScore:
@@ -17,6 +27,15 @@ def test_the_best_validation_score_is_kept_and_ties_go_to_the_earliest_restart()
     assert best_restart([_score(0, 0.74), _score(1, 0.93), _score(2, 0.90)]).restart == 1
     assert best_restart([_score(0, 0.80), _score(1, 0.93), _score(2, 0.93)]).restart == 1
     assert best_restart([_score(0, 0.5)]).restart == 0
+
+
+def test_a_finished_restart_is_resumed_only_for_the_same_job(tmp_path: Path) -> None:
+    round_dir = str(tmp_path / "round-01")
+    score = RestartScore(restart=1, seed=2, job="abc", val_accuracy=0.9, val_n=100, tune={})
+    io.write_json(io.join(restart_dir(round_dir, 1), "score.json"), score.model_dump(mode="json"))
+    assert read_score(round_dir, 1, "abc") == score
+    assert read_score(round_dir, 1, "other inputs") is None, "a score of another tune must be retrained"
+    assert read_score(round_dir, 0, "abc") is None
 
 
 def test_restart_k_of_round_r_uses_the_single_run_seed_of_run_seed_plus_k() -> None:

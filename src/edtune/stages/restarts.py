@@ -38,6 +38,7 @@ class RestartScore(BaseModel):
 
     restart: int
     seed: int
+    job: str = ""  # what was trained (config, samples, adapter in, validation split): a resume needs the same
     val_accuracy: float
     val_n: int
     final_loss: float | None = None
@@ -84,6 +85,7 @@ def train_restart(
     samples_json: list[dict[str, Any]],
     adapter_in: str | None,
     round_dir: str,
+    job: str = "",
 ) -> dict[str, Any]:
     """Train restart k, copy its adapter to the run's store, score it on the validation split (no test split)."""
     from edtune.datasets import load_task
@@ -121,6 +123,7 @@ def train_restart(
     score = RestartScore(
         restart=k,
         seed=seed,
+        job=job,
         val_accuracy=summary.accuracy,
         val_n=summary.n,
         final_loss=tuned.get("final_loss"),
@@ -131,9 +134,30 @@ def train_restart(
     return score.model_dump(mode="json")
 
 
-def read_score(round_dir: str, k: int) -> RestartScore | None:
+def read_score(round_dir: str, k: int, job: str) -> RestartScore | None:
+    """Restart k's finished score for this very job; one left by a tune of other inputs (a changed LoRA setting,
+    selection or previous adapter under the same run id) is not a result of this one."""
     uri = io.join(restart_dir(round_dir, k), "score.json")
-    return RestartScore.model_validate(io.read_json(uri)) if io.exists(uri) else None
+    if not io.exists(uri):
+        return None
+    score = RestartScore.model_validate(io.read_json(uri))
+    return score if score.job == job else None
+
+
+def restart_job(cfg: RunConfig, r: int, samples: list[SupportSample], adapter_in: str | None) -> str:
+    """A digest of everything a restart's adapter and score depend on, except its own index."""
+    from edtune.stages.base import _sha_inputs, _sha_json, _task_uri
+
+    return _sha_json(
+        {
+            "lora": cfg.lora.model_dump(mode="json"),
+            "student": cfg.student.model_dump(mode="json"),
+            "seed": cfg.seed,
+            "round": r,
+            "samples": [s.id for s in samples],
+            "inputs": _sha_inputs([adapter_in, _task_uri(cfg, "val")]),
+        }
+    )
 
 
 def best_restart(scores: list[RestartScore]) -> RestartScore:
@@ -150,7 +174,8 @@ def tune_restarts(
 ) -> tuple[RestartScore, list[RestartScore]]:
     """Run the restarts not finished yet (side by side where cores allow), then return (best, all) by restart."""
     n = cfg.lora.restarts
-    done = {k: s for k in range(n) if (s := read_score(round_dir, k)) is not None}
+    job = restart_job(cfg, r, samples, adapter_in)
+    done = {k: s for k in range(n) if (s := read_score(round_dir, k, job)) is not None}
     todo = [k for k in range(n) if k not in done]
     if todo:
         args = (cfg.model_dump(mode="json"), r)
@@ -160,13 +185,14 @@ def tune_restarts(
         if workers == 1:
             for k in todo:
                 done[k] = RestartScore.model_validate(
-                    train_restart(*args, k, samples_json, adapter_in, round_dir)
+                    train_restart(*args, k, samples_json, adapter_in, round_dir, job)
                 )
         else:
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch/thread state
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = {
-                    k: pool.submit(train_restart, *args, k, samples_json, adapter_in, round_dir) for k in todo
+                    k: pool.submit(train_restart, *args, k, samples_json, adapter_in, round_dir, job)
+                    for k in todo
                 }
                 for k, fut in futures.items():
                     done[k] = RestartScore.model_validate(fut.result())
