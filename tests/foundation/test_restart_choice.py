@@ -20,7 +20,7 @@ from edtune.stages.restarts import (
 
 
 def _score(k: int, acc: float) -> RestartScore:
-    return RestartScore(restart=k, seed=k, val_accuracy=acc, val_n=100, tune={})
+    return RestartScore(restart=k, seed=k, job="j", val_accuracy=acc, val_n=100, tune={})
 
 
 def test_the_best_validation_score_is_kept_and_ties_go_to_the_earliest_restart() -> None:

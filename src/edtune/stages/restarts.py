@@ -18,9 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,10 +36,9 @@ class RestartScore(BaseModel):
 
     restart: int
     seed: int
-    job: str = ""  # what was trained (config, samples, adapter in, validation split): a resume needs the same
+    job: str  # what was trained (config, samples, adapter in, validation split): a resume needs the same
     val_accuracy: float
     val_n: int
-    final_loss: float | None = None
     tune: dict[str, Any]  # the restart's TuneResult (without the adapter dir)
 
 
@@ -85,49 +82,23 @@ def train_restart(
     samples_json: list[dict[str, Any]],
     adapter_in: str | None,
     round_dir: str,
-    job: str = "",
+    job: str,
 ) -> dict[str, Any]:
-    """Train restart k, copy its adapter to the run's store, score it on the validation split (no test split)."""
-    from edtune.datasets import load_task
-    from edtune.stages.base import _sha_json, _sweep_temp_files, _task_uri
-    from edtune.student import load_student
-    from edtune.student.evaluate import evaluate
-    from edtune.student.tune_checkpoint import delete_prefix
+    """Train restart k (the tune stage's own `train_adapter`), score it on the validation split (never the test
+    split) with the evaluate stage's scorer, and write its score last."""
+    from edtune.stages.base import _task_uri
+    from edtune.stages.scoring import _answer
+    from edtune.stages.tuning import train_adapter
 
     cfg = RunConfig.model_validate(cfg_json)
     samples = [SupportSample.model_validate(s) for s in samples_json]
     seed = restart_seed(cfg, r, k)
     out = restart_dir(round_dir, k)
-    student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
-    work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r, k])[:16] / "adapter"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    ckpt = io.join(out, "tune-checkpoints")
-    res = student.tune(
-        samples,
-        str(work),
-        cfg.lora,
-        adapter_in=adapter_in,
-        seed=seed,
-        checkpoint_uri=ckpt,
-        log_uri=io.join(out, "tensorboard"),
-    )
+    tuned = train_adapter(cfg, samples, adapter_in, seed=seed, out_dir=out, work_key=[cfg.run_uri, r, k])
     adapter = io.join(out, "adapter")
-    _sweep_temp_files(adapter)
-    io.copy_dir(str(work), adapter)
-    shutil.rmtree(work, ignore_errors=True)
-    delete_prefix(ckpt)
-    scored = load_student(cfg.student.base, cfg.student, adapter=adapter, cache_dir=cfg.cache_dir)
-    _, summary = evaluate(scored, load_task(_task_uri(cfg, "val")), progress=False)
-    tuned = res.model_dump(mode="json", exclude={"adapter_dir"})
+    _, summary = _answer(cfg, _task_uri(cfg, "val"), adapter, shard=None, progress=False)
     score = RestartScore(
-        restart=k,
-        seed=seed,
-        job=job,
-        val_accuracy=summary.accuracy,
-        val_n=summary.n,
-        final_loss=tuned.get("final_loss"),
-        tune=tuned,
+        restart=k, seed=seed, job=job, val_accuracy=summary.accuracy, val_n=summary.n, tune=tuned
     )
     io.write_json(io.join(out, "score.json"), score.model_dump(mode="json"))
     log.info(kv("restart done", round=r, restart=k, seed=seed, val_accuracy=round(summary.accuracy, 4)))

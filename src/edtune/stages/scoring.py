@@ -30,7 +30,11 @@ def evaluate(cfg: RunConfig, r: int, split: Split = "val") -> StageResult:
 
 
 def _answer(
-    cfg: RunConfig, task_uri: str, adapter: str | None, shard: tuple[int, int] | None
+    cfg: RunConfig,
+    task_uri: str,
+    adapter: str | None,
+    shard: tuple[int, int] | None,
+    progress: bool = True,
 ) -> tuple[list, Any]:
     from edtune.datasets import load_task
     from edtune.student import load_student
@@ -41,7 +45,7 @@ def _answer(
         index, count = shard
         samples = samples[index::count]
     student = load_student(cfg.student.base, cfg.student, adapter=adapter, cache_dir=cfg.cache_dir)
-    return run_eval(student, samples)
+    return run_eval(student, samples, progress=progress)
 
 
 def evaluate_shard(cfg: RunConfig, r: int, split: Split, shard: int, shards: int) -> StageResult:

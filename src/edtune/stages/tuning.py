@@ -69,9 +69,6 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
     adapter_in = layout.adapter(r - 1) if r >= 2 else None
 
     def body() -> dict[str, Any]:
-        from edtune.student import load_student
-        from edtune.student.tune_checkpoint import delete_prefix
-
         sel = read_selections(layout.selection(r))
         rep = read_selections(layout.replay(r))
         ids = [s.support_id for s in sel] + [s.support_id for s in rep]
@@ -89,28 +86,15 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         samples = _materialise(cfg, ids)
         if cfg.lora.restarts > 1:
             return _tune_with_restarts(cfg, r, samples, adapter_in)
-        student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
-        # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
-        work = Path(cfg.cache_dir) / "work" / _sha_json([cfg.run_uri, r])[:16] / "adapter"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        # Mid-tune checkpoints go to the run's object store: a preempted/killed tune resumes from the last one.
-        ckpt = io.join(layout.round_dir(r), "tune-checkpoints")
-        res = student.tune(
+        data = train_adapter(
+            cfg,
             samples,
-            str(work),
-            cfg.lora,
-            adapter_in=adapter_in,
+            adapter_in,
             seed=cfg.seed + r,
-            checkpoint_uri=ckpt,
-            log_uri=io.join(layout.round_dir(r), "tensorboard"),
+            out_dir=layout.round_dir(r),
+            work_key=[cfg.run_uri, r],
         )
-        _sweep_temp_files(layout.adapter(r))  # a copy killed midway left temp files; tune is the only writer
-        io.copy_dir(str(work), layout.adapter(r))
-        shutil.rmtree(work, ignore_errors=True)
-        data = res.model_dump(mode="json", exclude={"adapter_dir"})
         io.write_json(layout.tune_summary(r), data)
-        delete_prefix(ckpt)  # the adapter is the result now
         return {k: data[k] for k in data if k != "loss_curve"}
 
     part = {"lora": cfg.lora.model_dump(mode="json"), "student": _student_cfg(cfg), "seed": cfg.seed}
@@ -118,6 +102,48 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
     if cfg.lora.restarts > 1:  # the restarts are chosen on the validation split: it is an input then
         inputs.append(_task_uri(cfg, "val"))
     return _run(layout, r, "tune", part, inputs, body)
+
+
+def train_adapter(
+    cfg: RunConfig,
+    samples: list[SupportSample],
+    adapter_in: str | None,
+    *,
+    seed: int,
+    out_dir: str,
+    work_key: list[Any],
+) -> dict[str, Any]:
+    """Train one LoRA adapter into `out_dir/adapter` and return its TuneResult (without the local adapter dir).
+
+    One path for a round's single run (`out_dir` = the round) and for each restart (`out_dir` = the restart's dir):
+    mid-tune checkpoints go to `out_dir/tune-checkpoints` in the run's object store (a preempted or killed tune
+    resumes from the last one; they are deleted once the adapter is stored), TensorBoard events to
+    `out_dir/tensorboard`.
+    """
+    from edtune.student import load_student
+    from edtune.student.tune_checkpoint import delete_prefix
+
+    student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
+    # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
+    work = Path(cfg.cache_dir) / "work" / _sha_json(work_key)[:16] / "adapter"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ckpt = io.join(out_dir, "tune-checkpoints")
+    res = student.tune(
+        samples,
+        str(work),
+        cfg.lora,
+        adapter_in=adapter_in,
+        seed=seed,
+        checkpoint_uri=ckpt,
+        log_uri=io.join(out_dir, "tensorboard"),
+    )
+    adapter = io.join(out_dir, "adapter")
+    _sweep_temp_files(adapter)  # a copy killed midway left temp files; this tune is the only writer
+    io.copy_dir(str(work), adapter)
+    shutil.rmtree(work, ignore_errors=True)
+    delete_prefix(ckpt)  # the adapter is the result now
+    return res.model_dump(mode="json", exclude={"adapter_dir"})
 
 
 def _tune_with_restarts(
@@ -140,7 +166,12 @@ def _tune_with_restarts(
         **best.tune,
         "restart_chosen": best.restart,
         "restarts": [
-            {"restart": s.restart, "seed": s.seed, "val_accuracy": s.val_accuracy, "final_loss": s.final_loss}
+            {
+                "restart": s.restart,
+                "seed": s.seed,
+                "val_accuracy": s.val_accuracy,
+                "final_loss": s.tune.get("final_loss"),
+            }
             for s in scores
         ],
     }
