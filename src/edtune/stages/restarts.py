@@ -86,9 +86,9 @@ def train_restart(
 ) -> dict[str, Any]:
     """Train restart k (the tune stage's own `train_adapter`), score it on the validation split (never the test
     split) with the evaluate stage's scorer, and write its score last."""
+    from edtune.stages.adapter_training import train_adapter
     from edtune.stages.base import _task_uri
     from edtune.stages.scoring import _answer
-    from edtune.stages.tuning import train_adapter
 
     cfg = RunConfig.model_validate(cfg_json)
     samples = [SupportSample.model_validate(s) for s in samples_json]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from edtune import io
@@ -15,7 +13,6 @@ from edtune.schemas import SupportSample, TaskSample
 from edtune.stages.base import (
     StageResult,
     _run,
-    _sha_json,
     _student_cfg,
     _sweep_temp_files,
     _task_uri,
@@ -86,6 +83,8 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         samples = _materialise(cfg, ids)
         if cfg.lora.restarts > 1:
             return _tune_with_restarts(cfg, r, samples, adapter_in)
+        from edtune.stages.adapter_training import train_adapter
+
         data = train_adapter(
             cfg,
             samples,
@@ -102,48 +101,6 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
     if cfg.lora.restarts > 1:  # the restarts are chosen on the validation split: it is an input then
         inputs.append(_task_uri(cfg, "val"))
     return _run(layout, r, "tune", part, inputs, body)
-
-
-def train_adapter(
-    cfg: RunConfig,
-    samples: list[SupportSample],
-    adapter_in: str | None,
-    *,
-    seed: int,
-    out_dir: str,
-    work_key: list[Any],
-) -> dict[str, Any]:
-    """Train one LoRA adapter into `out_dir/adapter` and return its TuneResult (without the local adapter dir).
-
-    One path for a round's single run (`out_dir` = the round) and for each restart (`out_dir` = the restart's dir):
-    mid-tune checkpoints go to `out_dir/tune-checkpoints` in the run's object store (a preempted or killed tune
-    resumes from the last one; they are deleted once the adapter is stored), TensorBoard events to
-    `out_dir/tensorboard`.
-    """
-    from edtune.student import load_student
-    from edtune.student.tune_checkpoint import delete_prefix
-
-    student = load_student(cfg.student.base, cfg.student, adapter=None, cache_dir=cfg.cache_dir)
-    # Train into a work dir under the cache (not $TMPDIR): a kill leaves it where the rerun clears it.
-    work = Path(cfg.cache_dir) / "work" / _sha_json(work_key)[:16] / "adapter"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    ckpt = io.join(out_dir, "tune-checkpoints")
-    res = student.tune(
-        samples,
-        str(work),
-        cfg.lora,
-        adapter_in=adapter_in,
-        seed=seed,
-        checkpoint_uri=ckpt,
-        log_uri=io.join(out_dir, "tensorboard"),
-    )
-    adapter = io.join(out_dir, "adapter")
-    _sweep_temp_files(adapter)  # a copy killed midway left temp files; this tune is the only writer
-    io.copy_dir(str(work), adapter)
-    shutil.rmtree(work, ignore_errors=True)
-    delete_prefix(ckpt)  # the adapter is the result now
-    return res.model_dump(mode="json", exclude={"adapter_dir"})
 
 
 def _tune_with_restarts(
