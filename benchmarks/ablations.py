@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         test_size=settings["test_size"],
     ) as p:
         from benchmarks.teacher_noise import run as injected_mistake_id
-        from edtune.world.tasks import TASKS
+        from edtune.shapes.world.tasks import TASKS
 
         del TASKS  # the injected traces cover every task (benchmarks.teacher_noise)
         mi = injected_mistake_id(p.noise, 0, settings["known_cases"], 0)

@@ -18,9 +18,9 @@ from benchmarks.common import RESULTS, provenance
 
 def main(argv: list[str] | None = None) -> int:
     from edtune.config import StudentConfig
-    from edtune.student.base import shipped_base
+    from edtune.shapes.student.base import shipped_base
+    from edtune.shapes.student.measure import measure_student
     from edtune.student.hf import load_student
-    from edtune.student.measure import measure_student
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", required=True, help="a generated world directory (its tasks' val splits)")

@@ -17,6 +17,7 @@ ever sees the validation split. Full-pool tuning trains for the pool's own step 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ def _default_answer_weight() -> float:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    from edtune.world.tasks import TASKS
+    from edtune.shapes.world.tasks import TASKS
 
     quick = args.quick
     tasks = args.tasks or (["color-by-side", "left-right"] if quick else list(TASKS))
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         noise=args.teacher_noise,
         seeds=s.seeds,
     ) as p:
-        pool_info = common.json.loads((Path(p.workdir) / "pool.done.json").read_text())
+        pool_info = json.loads((Path(p.workdir) / "pool.done.json").read_text())
         labels = common.load_labels(p)
         plan = run_plan(s.tasks, s.selectors, s.seeds, budgets)
         for i, (task, sel, b, seed) in enumerate(plan):

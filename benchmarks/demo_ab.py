@@ -21,7 +21,7 @@ from benchmarks.common import RESULTS, provenance
 
 _ONE_RUN = """
 import sys
-import edtune.demo as d
+import edtune.shapes.demo as d
 trainer, workdir = sys.argv[1], sys.argv[2]
 plain = d.world_config
 def with_trainer(*a, overrides=None, **k):

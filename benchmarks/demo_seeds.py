@@ -71,10 +71,10 @@ def run_seed(
 ) -> dict[str, Any]:
     from edtune import loop, stages
     from edtune.config import RunConfig
-    from edtune.demo import FULL, QUICK, demo_config
-    from edtune.student.base import ensure_base_student
-    from edtune.world.noise import get_profile
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.demo import FULL, QUICK, demo_config
+    from edtune.shapes.student.base import ensure_base_student
+    from edtune.shapes.world.noise import get_profile
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     sizes = QUICK if quick else FULL
     server, url = start_reference_teacher(host="127.0.0.1", port=0, noise=get_profile("realistic", 0))

@@ -44,8 +44,8 @@ def table(rec: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edtune.student.base import shipped_base
-    from edtune.student.measure import lora_gap_study
+    from edtune.shapes.student.base import shipped_base
+    from edtune.shapes.student.measure import lora_gap_study
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", required=True, help="a generated world directory")

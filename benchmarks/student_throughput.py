@@ -58,8 +58,8 @@ def one(
     import torch
 
     from edtune.config import LoraConfig, StudentConfig
+    from edtune.shapes.student.tiny import build_tiny
     from edtune.student import load_student
-    from edtune.student.tiny import build_tiny
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -116,7 +116,7 @@ def main() -> None:
         configs.append((a.family or "qwen2-vl", a.model))
     else:
         configs += [("qwen2-vl", None), ("llava", None)]
-        from edtune.student.base import shipped_base
+        from edtune.shapes.student.base import shipped_base
 
         if (b := shipped_base()) is not None:
             configs.append(("qwen2-vl", str(b)))

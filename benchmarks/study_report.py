@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from benchmarks import common
 from benchmarks.common import Stat, fmt, stat
 
@@ -18,7 +20,7 @@ HEADLINE = "error-bm25"  # the error-driven selector the goals are judged on (th
 BUDGET_FREE = ("none", "full-pool", "full-pool-es")  # one result per seed, shown at every budget
 
 
-class Settings(common.BaseModel):
+class Settings(BaseModel):
     tasks: list[str]
     fractions: list[float]
     seeds: list[int]

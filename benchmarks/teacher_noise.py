@@ -1,7 +1,7 @@
 """How well does the reference teacher identify mistakes under a noise profile? Scored against INJECTED errors.
 
 Traces are gold rationales of the target tasks (asked in the tasks' own wording) with one step made false
-(`edtune.world.inject`); a method is right when it names that step, and the skill is right when the teacher's
+(`edtune.shapes.world.inject`); a method is right when it names that step, and the skill is right when the teacher's
 phrase maps (`canonical_skill`) to the skill the injected step needs. Nothing is scored with the world's own
 checker, so the figures are not circular. Methods, through the real client (`edtune.teacher.diagnose`) over HTTP:
 answer switch with the judge as fallback (the default), judge only, and a random step (the floor). Tagging is
@@ -31,10 +31,10 @@ from benchmarks.common import RESULTS, provenance
 
 def _traces(n: int, seed: int, img_dir: Path) -> tuple[list[Any], dict[str, Any], dict[str, tuple[int, str]]]:
     from edtune.schemas import TaskSample, Trace
-    from edtune.world.families import parse_step
-    from edtune.world.inject import injected_traces
-    from edtune.world.scenes import render_png
-    from edtune.world.tasks import TASKS
+    from edtune.shapes.world.families import parse_step
+    from edtune.shapes.world.inject import injected_traces
+    from edtune.shapes.world.scenes import render_png
+    from edtune.shapes.world.tasks import TASKS
 
     traces, samples, truth = [], {}, {}
     per_task = max(1, n // len(TASKS))
@@ -61,7 +61,7 @@ def _traces(n: int, seed: int, img_dir: Path) -> tuple[list[Any], dict[str, Any]
 
 
 def _score(reports: list[Any], truth: dict[str, tuple[int, str]]) -> dict[str, Any]:
-    from edtune.world.families import canonical_skill
+    from edtune.shapes.world.families import canonical_skill
 
     n = len(reports)
     step = sum(r.status == "diagnosed" and r.erroneous_step == truth[r.sample_id][0] for r in reports)
@@ -91,7 +91,7 @@ def _score_groups(groups: list[list[str]] | None) -> dict[str, Any]:
     pairs it should have)."""
     from itertools import combinations
 
-    from edtune.world.families import canonical_skill
+    from edtune.shapes.world.families import canonical_skill
 
     if groups is None:
         return {"names": 0, "pair_precision": None, "pair_recall": None, "note": "no grouping returned"}
@@ -114,9 +114,9 @@ def _score_groups(groups: list[list[str]] | None) -> dict[str, Any]:
 
 def _tags(url: str, n: int, seed: int, work: Path) -> dict[str, Any]:
     from edtune.config import TeacherConfig
+    from edtune.shapes.world.families import canonical_skill
+    from edtune.shapes.world.generate import generate_world
     from edtune.teacher.annotate import annotate_pool
-    from edtune.world.families import canonical_skill
-    from edtune.world.generate import generate_world
 
     world = work / "world"
     generate_world(world, seed=seed, pool_size=n, val_size=1, test_size=1, progress=False)
@@ -152,9 +152,9 @@ def _tags(url: str, n: int, seed: int, work: Path) -> dict[str, Any]:
 
 def run(profile: str, seed: int, n: int, n_tags: int) -> dict[str, Any]:
     from edtune.config import TeacherConfig
+    from edtune.shapes.world.noise import get_profile
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
     from edtune.teacher.diagnose import diagnose
-    from edtune.world.noise import get_profile
-    from edtune.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher("127.0.0.1", 0, noise=get_profile(profile, seed))
     try:

@@ -105,14 +105,14 @@ def main() -> None:
     args = ap.parse_args()
 
     from edtune.config import TeacherConfig
+    from edtune.shapes.world.generate import generate_world
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
     from edtune.teacher.diagnose import diagnose
-    from edtune.world.generate import generate_world
-    from edtune.world.reference_teacher import start_reference_teacher
 
     tmp = Path(tempfile.mkdtemp(prefix="edtune-bench-"))
     generate_world(tmp / "world", seed=0, pool_size=10, val_size=args.samples, test_size=1, progress=False)
     traces, samples = _traces(tmp / "world", args.steps)
-    from edtune.world.reference_teacher import ReferenceTeacherServer
+    from edtune.shapes.world.reference_teacher import ReferenceTeacherServer
 
     if getattr(ReferenceTeacherServer, "request_queue_size", 5) < 64:
         # socketserver's default listen backlog (5) overflows when 16 connections open at once: the kernel drops

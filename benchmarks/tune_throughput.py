@@ -344,7 +344,7 @@ def main() -> None:
         print(json.dumps(one(a.one, a.model, a.n, a.steps, a.lf_venv)))
         return
 
-    from edtune.student.tiny import build_tiny
+    from edtune.shapes.student.tiny import build_tiny
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()

@@ -5,13 +5,13 @@ on the validation split stop early through nested `dsl.If`. Exactly one `finaliz
 round decides to stop. Data flows through the run layout in object storage (DESIGN §3), so every task is
 resumable and KFP caching agrees with the stages' own skip logic. Secrets are bound by Secret *name* only.
 
-On a cluster (`build(cluster=...)`, what `edtune pipeline submit` compiles): every task gets the run's placement
-(components/resources.py), the whole graph runs inside a `dsl.ExitHandler` whose exit task records the run's
-final state in `<output>/<run_id>/status.json`, and `publish` (which moves the registry's `latest`) runs only
-when the run's validation gain reaches `publish_min_gain` — the same threshold the CI gate (`--min-gain`) uses.
+One graph (`build`) serves the committed YAML, `edtune pipeline run-local` (kfp.local runs the compiled spec) and
+`submit`: every task gets the run's placement (components/resources.py), the whole graph runs inside a
+`dsl.ExitHandler` whose exit task records the run's final state in `<output>/<run_id>/status.json`, and
+`publish` (which moves the registry's `latest`) runs only when the run's validation gain reaches
+`publish_min_gain` — the same threshold the CI gate (`--min-gain`) uses.
 """
 
-import dataclasses
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -74,16 +74,20 @@ def bind_secrets(task: Any, cluster: ClusterConfig, s3: Any, teacher: Any = None
     return task
 
 
-def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
-    """Build the pipeline. `local=True` is for `kfp.local`: it gives the evaluate tasks inside the
-    `dsl.ParallelFor` a literal GPU count, because kfp 2.17's local runner cannot resolve a pipeline-parameter
-    resource count there (and ignores resources anyway), it leaves out the ExitHandler, and it drops retries (they
-    are for preempted pods; locally a failing stage would only fail three times, slowly). The committed YAML
-    uses `build()` (default cluster settings); `edtune pipeline submit` uses `build(cluster=cfg.cluster)`."""
+def build(cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus: int = 1) -> Any:
+    """Build the pipeline: the one graph that `compile`, `run-local` and `submit` all use.
+
+    GPU counts and the cluster placement are compile-time constants, never pipeline parameters: a resource or
+    platform setting that reads a parameter inside a nested DAG (ExitHandler, ParallelFor, If) makes its task
+    reference a `pipelinechannel--*` input its parent DAG never declares, and both kfp.local and the KFP driver
+    refuse the task ("parent DAG does not have input parameter"). `submit`, `upload` and `schedule` recompile,
+    so changing a GPU count is a flag there (`--eval-gpus/--tune-gpus`), and a new pipeline version in the UI.
+    The committed YAML is `build()`: the default cluster settings and one GPU per GPU task.
+    """
     cl = cluster or ClusterConfig()
 
-    def place(task: Any, res: Any, gpu_count: Any = 1) -> Any:
-        return apply(task, dataclasses.replace(res, retries=0) if local else res, gpu_count, cl)
+    def place(task: Any, res: Any, gpu_count: int = 1) -> Any:
+        return apply(task, res, gpu_count, cl)
 
     def _secrets(task: Any, s3: Any, teacher: Any = None, milvus: Any = None) -> Any:
         return bind_secrets(task, cl, s3, teacher, milvus)
@@ -111,9 +115,7 @@ def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_lr: float = 3e-3,
-        eval_gpus: int = 1,
         eval_shards: int = 1,
-        tune_gpus: int = 1,
         config_overrides: str = "{}",
         registry_uri: str = "",
         publish_min_gain: float = 0.0,
@@ -156,31 +158,18 @@ def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
             )
 
             def evaluate(r: int, after: list[Any]) -> list[Any]:
-                """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order.
-
-                kfp.local (2.17) mis-resolves task inputs inside this ParallelFor, so a local build evaluates as a
-                single shard; the shard/merge stage functions are the same either way.
-                """
+                """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order."""
                 merged = []
                 for split in ("val", "test"):
-                    if local:
-                        t = evaluate_op(config_json=cfg, round_idx=r, split=split, shard=0, shards=1)
+                    with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
+                        t = evaluate_op(
+                            config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
+                        )
                         t.set_display_name(f"evaluate-{split}-r{r}")
-                        _secrets(place(t, EVALUATE_RES, 0), s3_secret)
+                        _secrets(place(t, EVALUATE_RES, eval_gpus), s3_secret)
                         for a in after:
                             t.after(a)
-                        shards: Any = 1
-                    else:
-                        with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
-                            t = evaluate_op(
-                                config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
-                            )
-                            t.set_display_name(f"evaluate-{split}-r{r}")
-                            _secrets(place(t, EVALUATE_RES, eval_gpus), s3_secret)
-                            for a in after:
-                                t.after(a)
-                        shards = eval_shards
-                    m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=shards).after(t)
+                    m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=eval_shards).after(t)
                     _secrets(place(m.set_display_name(f"merge-{split}-r{r}"), MERGE_RES), s3_secret)
                     merged.append(m)
                 return merged
@@ -221,7 +210,7 @@ def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
                 )
                 _secrets(place(retr, RETRIEVE_RES), s3_secret, milvus=milvus_secret)
                 tune = tune_op(config_json=cfg, round_idx=r).set_display_name(f"tune-r{r}").after(retr)
-                _secrets(place(tune, TUNE_RES, 0 if local else tune_gpus), s3_secret)
+                _secrets(place(tune, TUNE_RES, tune_gpus), s3_secret)
                 return decide(r, evaluate(r, [tune]))
 
             def rounds_from(r: int, prev: Any) -> None:
@@ -235,9 +224,6 @@ def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
             base = decide(0, evaluate(0, [conf]))
             rounds_from(1, base)
 
-        if local:  # kfp.local has no exit handlers
-            graph()
-            return
         status = record_status_op(output_uri=output_uri, run_id=run_id).set_display_name("record-status")
         _secrets(place(status, STATUS_RES), s3_secret)
         with dsl.ExitHandler(status, name="edtune-run"):

@@ -21,8 +21,9 @@ from edtune.config import ClusterConfig
 from pipelines.error_driven_tuning import DEFAULT_MILVUS_URI, DEFAULT_TEACHER_URL, bind_secrets
 
 
-def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
-    """Build the index pipeline with a cluster's placement (see error_driven_tuning.build)."""
+def build(cluster: ClusterConfig | None = None) -> Any:
+    """Build the index pipeline with a cluster's placement: one graph for compile, local runs and submit
+    (see error_driven_tuning.build)."""
     cl = cluster or ClusterConfig()
 
     @dsl.pipeline(
@@ -77,9 +78,6 @@ def build(local: bool = False, cluster: ClusterConfig | None = None) -> Any:
                 idx2 = index_op(config_json=conf.output, skills_uri="").set_display_name("index-text")
                 bind_secrets(apply(idx2, INDEX_RES, cluster=cl), cl, s3_secret, milvus=milvus_secret)
 
-        if local:
-            graph()
-            return
         status = record_status_op(output_uri=state_uri, run_id="index").set_display_name("record-status")
         bind_secrets(apply(status, STATUS_RES, cluster=cl), cl, s3_secret)
         with dsl.ExitHandler(status, name="edtune-index"):

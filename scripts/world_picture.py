@@ -12,8 +12,8 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
-from edtune.world.scenes import WORLD_VERSION, render
-from edtune.world.tasks import TASKS, iter_task
+from edtune.shapes.world.scenes import WORLD_VERSION, render
+from edtune.shapes.world.tasks import TASKS, iter_task
 
 TILE, PAD, TEXT_H = 224, 8, 90
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = all(v["survived"] == v["injected"] for side in ("teacher", "s3") for v in data[side].values())
         return 0 if ok and all(v["clear_error"] for v in data["outage"].values()) else 1
     if args.part == "load":
-        from edtune.world.generate import generate_world
+        from edtune.shapes.world.generate import generate_world
 
         root = Path(args.workdir) / "load"
         shutil.rmtree(root, ignore_errors=True)

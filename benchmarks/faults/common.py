@@ -42,7 +42,7 @@ class Setup:
 
 def ensure_base(cache: Path) -> str:
     """The shipped base student when present, else a short pretrain (cached) that still writes Step/Answer."""
-    from edtune.student.base import ensure_base_student, shipped_base
+    from edtune.shapes.student.base import ensure_base_student, shipped_base
 
     src = ensure_base_student(str(cache)) if shipped_base() is not None else None
     if src is None:
@@ -57,8 +57,8 @@ def ensure_base(cache: Path) -> str:
 
 def prepare(root: Path, *, pool: int = 600, val: int = 40, test: int = 0) -> Setup:
     """World, base student, reference teacher (thread), annotated + indexed pool in a Milvus Lite file."""
-    from edtune.world.generate import generate_world
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.generate import generate_world
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     root.mkdir(parents=True, exist_ok=True)
     world = root / "world"

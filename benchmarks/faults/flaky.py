@@ -40,9 +40,9 @@ def flaky(root: Path, rate: float = 0.33, seed: int = 0) -> dict[str, Any]:
     from edtune import io
     from edtune.config import TeacherConfig
     from edtune.errors import EdtuneError
+    from edtune.shapes.world.generate import generate_world
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
     from edtune.teacher.diagnose import diagnose
-    from edtune.world.generate import generate_world
-    from edtune.world.reference_teacher import start_reference_teacher
 
     world = root / "world"
     if not (world / "pool.jsonl").is_file():

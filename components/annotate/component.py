@@ -22,10 +22,11 @@ def annotate_op(config_json: str, skills_uri: str, state_uri: str) -> str:
 
     from edtune import io, log, stages
     from edtune.config import RunConfig
-    from edtune.pipeline import journal_sync
+    from edtune.pipeline.taskenv import journal_sync, require_writable_cache
 
     log.setup()
     cfg = RunConfig.model_validate_json(config_json)
+    require_writable_cache(cfg)  # exit 2 naming cluster.cache_* before any download
     sync = (
         journal_sync(f"{cfg.cache_dir}/annotate", io.join(state_uri, "annotate"))
         if state_uri

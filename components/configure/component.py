@@ -67,7 +67,7 @@ def configure_op(
             data[key] = value
     if not 1 <= eval_shards <= 64:
         raise ValueError(f"eval_shards={eval_shards} must be between 1 and 64")
-    from edtune.pipeline import data_fingerprint, resolve_teacher
+    from edtune.pipeline.taskenv import data_fingerprint, resolve_teacher
 
     cfg = resolve_teacher(RunConfig.model_validate(data))  # teacher.model "auto": ask /info, /v1/models
     cfg.cluster.data_fingerprint = data_fingerprint(cfg)  # changed data -> new cache keys downstream

@@ -16,9 +16,11 @@ def diagnose_op(config_json: str, round_idx: int, mistakes: dsl.Output[dsl.Datas
     """
     from edtune import io, log, stages
     from edtune.config import RunConfig
+    from edtune.pipeline.taskenv import require_writable_cache
 
     log.setup()
     cfg = RunConfig.model_validate_json(config_json)
+    require_writable_cache(cfg)  # exit 2 naming cluster.cache_* before any download
     res = stages.diagnose(cfg, round_idx)
     with open(mistakes.path, "wb") as fh:
         fh.write(io.read_bytes(stages.layout_of(cfg).mistakes(round_idx)))

@@ -4,7 +4,7 @@ from kfp import dsl
 
 from components.resources import EDTUNE_GPU_IMAGE, Resources
 
-RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True, scratch=True)
+RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True, scratch=True, memory_per_extra_gpu="16Gi")
 
 
 @dsl.component(base_image=EDTUNE_GPU_IMAGE, install_kfp_package=False)
@@ -18,9 +18,11 @@ def evaluate_op(
     """
     from edtune import log, stages
     from edtune.config import RunConfig
+    from edtune.pipeline.taskenv import require_writable_cache
 
     log.setup()
     cfg = RunConfig.model_validate_json(config_json)
+    require_writable_cache(cfg)  # exit 2 naming cluster.cache_* before any download
     res = stages.evaluate_shard(cfg, round_idx, "test" if split == "test" else "val", shard, shards)
     acc = float(res.summary["accuracy"])
     metrics.log_metric(f"{split}_accuracy_shard", acc)

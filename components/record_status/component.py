@@ -15,7 +15,7 @@ def record_status_op(output_uri: str, run_id: str, status: dsl.PipelineTaskFinal
         The URI of the status file.
     """
     from edtune import log
-    from edtune.pipeline import record_run_status
+    from edtune.pipeline.taskenv import record_run_status
 
     log.setup()
     return record_run_status(

@@ -7,7 +7,17 @@ from components.resources import EDTUNE_GPU_IMAGE, Resources
 # retries=2: a preempted or evicted GPU pod is retried by Argo. Safe because the stage resumes from its mid-tune
 # checkpoints in the run layout (round-NN/tune-checkpoints/) and ends with the adapter an uninterrupted run makes;
 # a finished tune is skipped by the stage's own marker.
-RESOURCES = Resources(cpu="8", memory="64Gi", gpu=True, retries=2, scratch=True)
+# Sized for one GPU; each further GPU adds a torchrun worker (its host copy of the model while loading, its
+# DataLoader workers and its share of the memory-backed /dev/shm): memory and CPU grow with the GPU count.
+RESOURCES = Resources(
+    cpu="8",
+    memory="64Gi",
+    gpu=True,
+    retries=2,
+    scratch=True,
+    cpu_per_extra_gpu="6",
+    memory_per_extra_gpu="48Gi",
+)
 
 
 @dsl.component(base_image=EDTUNE_GPU_IMAGE, install_kfp_package=False)
@@ -25,9 +35,11 @@ def tune_op(
     """
     from edtune import io, log, runfiles, stages
     from edtune.config import RunConfig
+    from edtune.pipeline.taskenv import require_writable_cache
 
     log.setup()
     cfg = RunConfig.model_validate_json(config_json)
+    require_writable_cache(cfg)  # exit 2 naming cluster.cache_* before any download
     res = stages.tune(cfg, round_idx)
     store_uri = stages.layout_of(cfg).adapter(round_idx)
     io.copy_dir(store_uri, adapter.path)

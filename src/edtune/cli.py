@@ -30,14 +30,22 @@ app.add_typer(data_app, name="data")
 
 _state = {"debug": False}
 
+#: the product's command groups, in registration order
 AREAS = (
-    "edtune.world.cli",
     "edtune.student.cli",
     "edtune.teacher.cli",
     "edtune.skills.cli",
+    "edtune.run_cli",
     "edtune.pipeline_cli",
     "edtune.publish.cli",
     "edtune.serve.cli",  # after publish.cli: it adds `smoke` to the `adapters` group
+)
+#: the offline harness's command groups (shapes world, reference teacher, tiny base student, demo): the one place
+#: a product module names the harness (tests/foundation/test_structure.py allows exactly these)
+HARNESS_AREAS = (
+    "edtune.shapes.world.cli",
+    "edtune.shapes.student.cli",  # after edtune.student.cli: it adds commands to the `student` group
+    "edtune.shapes.demo_cli",
 )
 
 
@@ -121,7 +129,7 @@ def data_validate(
 
 
 def _register_areas() -> None:
-    for name in AREAS:
+    for name in (*AREAS, *HARNESS_AREAS):
         importlib.import_module(name).register(app)
 
 

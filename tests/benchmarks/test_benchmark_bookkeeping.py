@@ -153,9 +153,9 @@ def test_plot_is_a_png_with_one_panel_per_task(tmp_path: Path) -> None:
 
 
 def test_injected_traces_name_the_step_and_the_skill_they_broke() -> None:
-    from edtune.world.families import check_steps
-    from edtune.world.inject import injected_traces
-    from edtune.world.tasks import TASKS
+    from edtune.shapes.world.families import check_steps
+    from edtune.shapes.world.inject import injected_traces
+    from edtune.shapes.world.tasks import TASKS
 
     spec = TASKS["count-by-side"]
     for scene, q, k, steps, skill in injected_traces(30, "bookkeeping", ["side_count"], spec.wordings):

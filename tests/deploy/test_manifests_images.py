@@ -422,7 +422,7 @@ def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
     for path in (".env", "src/edtune/.env", "edtune-data/x.safetensors", ".venv/bin/python", "tests/x.py"):
         assert dockerignore_excludes(lines, path), f"{path} must stay out of the image"
     assert not dockerignore_excludes(lines, "src/edtune/pipeline.py")
-    assets = sorted((ROOT / "src" / "edtune" / "assets").rglob("*"))
+    assets = sorted((ROOT / "src" / "edtune" / "shapes" / "assets").rglob("*"))
     shipped = [p.relative_to(ROOT).as_posix() for p in assets if p.is_file()]
     assert any(p.endswith(".safetensors") for p in shipped)
     for rel in shipped:  # the shipped base student is package data: the image must carry its weights

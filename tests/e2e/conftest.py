@@ -14,7 +14,7 @@ TASK = "left-right"
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edtune.world.generate import generate_world
+    from edtune.shapes.world.generate import generate_world
 
     out = tmp_path_factory.mktemp("world")
     generate_world(str(out), seed=0, pool_size=600, val_size=40, test_size=40)
@@ -25,7 +25,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def teacher_url() -> Iterator[str]:
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher(host="127.0.0.1", port=0)
     try:
@@ -36,9 +36,9 @@ def teacher_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_student(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from edtune.student.base import ensure_base_student, shipped_base
+    from edtune.shapes.student.base import ensure_base_student, shipped_base
 
-    assert shipped_base() is not None, "the shipped base student (src/edtune/assets/base-student) must verify"
+    assert shipped_base() is not None, "the shipped base student (src/edtune/shapes/assets/base-student) must verify"
     return ensure_base_student(str(tmp_path_factory.mktemp("cache")))
 
 
@@ -60,7 +60,7 @@ def make_config(
     workdir: Path, world: Path, base: str, teacher_url: str, milvus_uri: str, **overrides: object
 ) -> RunConfig:
     """A tiny run (1 round, budget 48, 20 LoRA steps); `section__field=value` or `section=value` override."""
-    from edtune.demo import world_config
+    from edtune.shapes.demo import world_config
 
     data: dict = {
         "run_id": "e2e",

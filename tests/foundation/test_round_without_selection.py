@@ -14,7 +14,7 @@ from edtune.errors import StageError
 from edtune.runfiles import read_training_figures
 from edtune.schemas import RoundMetrics
 from edtune.stages.tuning import NOTHING_SELECTED
-from edtune.student.base import ASSET
+from edtune.shapes.student.base import ASSET
 
 
 def _cfg(tmp_path: Path) -> RunConfig:

@@ -40,7 +40,7 @@ def mixed(seed: int, rate: float, kinds: tuple[str, ...] = FAULTS) -> Plan:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edtune.world.generate import generate_world
+    from edtune.shapes.world.generate import generate_world
 
     out = tmp_path_factory.mktemp("world")
     generate_world(str(out), seed=1, pool_size=20, val_size=16, test_size=1, progress=False)
@@ -49,7 +49,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def teacher() -> Iterator[str]:
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher(host="127.0.0.1", port=0)
     yield url

@@ -131,7 +131,7 @@ def test_teacher_and_storage_errors_do_not_echo_credentials(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def reference_teacher() -> Iterator[tuple[object, str]]:
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher()
     yield server, url
@@ -141,7 +141,7 @@ def reference_teacher() -> Iterator[tuple[object, str]]:
 def test_servers_bind_loopback_by_default(reference_teacher: tuple[object, str]) -> None:
     import inspect
 
-    from edtune.world import reference_teacher as rt
+    from edtune.shapes.world import reference_teacher as rt
 
     server, _url = reference_teacher
     assert server.server_address[0] == "127.0.0.1"  # type: ignore[attr-defined]

@@ -42,8 +42,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from edtune.serve.engine import AdapterEngine
     from edtune.serve.server import start_server
     from edtune.student import load_student
-    from edtune.student.base import ensure_base_student
-    from edtune.world.generate import generate_world
+    from edtune.shapes.student.base import ensure_base_student
+    from edtune.shapes.world.generate import generate_world
 
     root = tmp_path_factory.mktemp("serve")
     world = root / "world"

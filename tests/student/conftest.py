@@ -21,7 +21,7 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from edtune.student.tiny import build_tiny
+    from edtune.shapes.student.tiny import build_tiny
 
     root = tmp_path_factory.mktemp("tiny")
     return {f: Path(build_tiny(f, str(root / f), seed=0)) for f in FAMILIES}

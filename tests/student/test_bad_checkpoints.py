@@ -99,7 +99,7 @@ def trained_adapter(
 
 
 def test_adapter_trained_on_another_base_is_refused(trained_adapter: Path, tmp_path: Path) -> None:
-    from edtune.student.tiny import build_tiny
+    from edtune.shapes.student.tiny import build_tiny
 
     other = build_tiny("qwen2-vl", str(tmp_path / "other"), seed=1)  # same shapes, different weights
     with pytest.raises(ModelError, match="trained on another base"):

@@ -11,7 +11,7 @@ import pytest
 from edtune.config import StudentConfig
 from edtune.errors import ModelError
 from edtune.student import load_student
-from edtune.student.base import ASSET, ensure_base_student, shipped_base
+from edtune.shapes.student.base import ASSET, ensure_base_student, shipped_base
 from edtune.student.checkpoint import verify_manifest
 
 
@@ -27,7 +27,7 @@ def test_shipped_base_student_verifies_and_records_how_it_was_made() -> None:
 
 
 def test_shipped_base_student_answers_in_the_step_answer_format(tmp_path: Path) -> None:
-    from edtune.student.measure import family_probes
+    from edtune.shapes.student.measure import family_probes
 
     probes = family_probes(tmp_path, n_per_family=2)
     samples = [s for fam in ("color", "count", "side") for s in probes[fam]]
@@ -44,7 +44,7 @@ def test_a_tampered_copy_of_the_base_student_is_refused(tmp_path: Path) -> None:
 
 
 def test_pretrain_writes_a_loadable_checkpoint_with_manifest_and_record(tmp_path: Path) -> None:
-    from edtune.student.pretrain import pretrain_base
+    from edtune.shapes.student.pretrain import pretrain_base
 
     rec = pretrain_base(str(tmp_path / "b"), seed=3, steps=2, log_every=1)
     assert rec["steps"] == 2 and len(rec["loss_curve"]) == 2
@@ -56,7 +56,7 @@ def test_pretrain_writes_a_loadable_checkpoint_with_manifest_and_record(tmp_path
 def test_pretrain_init_continues_from_a_base_and_keeps_its_tokenizer_and_record(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from edtune.student.pretrain import pretrain_base
+    from edtune.shapes.student.pretrain import pretrain_base
 
     first = pretrain_base(str(tmp_path / "a"), seed=3, steps=2, log_every=1)
     rec = pretrain_base(str(tmp_path / "b"), seed=4, steps=2, log_every=1, lr=5e-4, init=str(tmp_path / "a"))
@@ -74,7 +74,7 @@ def test_pretrain_init_continues_from_a_base_and_keeps_its_tokenizer_and_record(
 
 @pytest.mark.parametrize("curriculum", [0, 2])
 def test_pretrain_records_the_curriculum_in_its_record_and_command(tmp_path: Path, curriculum: int) -> None:
-    from edtune.student.pretrain import pretrain_base
+    from edtune.shapes.student.pretrain import pretrain_base
 
     rec = pretrain_base(str(tmp_path / "b"), seed=1, steps=3, log_every=1, curriculum=curriculum)
     record = json.loads((tmp_path / "b" / "pretrain.json").read_text())
@@ -85,8 +85,8 @@ def test_pretrain_records_the_curriculum_in_its_record_and_command(tmp_path: Pat
 def test_easy_stream_shows_one_big_object_that_its_text_describes() -> None:
     import itertools
 
-    from edtune.world.pretraining import easy_stream
-    from edtune.world.scenes import COLORS
+    from edtune.shapes.world.pretraining import easy_stream
+    from edtune.shapes.world.scenes import COLORS
 
     for img, human, gpt in itertools.islice(easy_stream(0), 40):
         colours = {c for _, c in img.getcolors()} - {(255, 255, 255)}

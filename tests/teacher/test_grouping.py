@@ -12,7 +12,7 @@ from edtune.config import TeacherConfig
 from edtune.teacher import prompts
 from edtune.teacher.client import ChatReply, TeacherClient
 from edtune.teacher.grouping import group_skill_names, validate_groups
-from edtune.world.noise import get_profile
+from edtune.shapes.world.noise import get_profile
 
 SKILLS = [
     ("left/right localisation", "Tell whether an object is on the left or the right of the image."),
@@ -55,7 +55,7 @@ def _group(url: str, tmp_path: Path, skills: list[tuple[str, str]]) -> list[list
 
 @pytest.fixture()
 def teacher(request: pytest.FixtureRequest) -> Iterator[str]:
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher(noise=request.param)
     yield url

@@ -21,7 +21,7 @@ NEUTRAL = "I look at the objects in the image."
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edtune.world.generate import generate_world
+    from edtune.shapes.world.generate import generate_world
 
     out = tmp_path_factory.mktemp("world")
     generate_world(out, seed=3, pool_size=60, val_size=8, test_size=1, progress=False)
@@ -30,7 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[tuple[object, str]]:
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     server, url = start_reference_teacher()
     yield server, url

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     DISTRACTOR_FAMILIES,
     FAMILIES,
     GAP_FAMILIES,
     is_generic_wording,
 )
-from edtune.world.generate import generate_world
-from edtune.world.pool import iter_pool
-from edtune.world.scenes import WORLD_VERSION
-from edtune.world.tasks import DEMO_TASK, TASKS, family_of_question
+from edtune.shapes.world.generate import generate_world
+from edtune.shapes.world.pool import iter_pool
+from edtune.shapes.world.scenes import WORLD_VERSION
+from edtune.shapes.world.tasks import DEMO_TASK, TASKS, family_of_question
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import yaml
 
 from edtune.cli import main
 from edtune.datasets import validate_file
-from edtune.world.generate import generate_world
-from edtune.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
-from edtune.world.tasks import TASKS
+from edtune.shapes.world.generate import generate_world
+from edtune.shapes.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
+from edtune.shapes.world.tasks import TASKS
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -83,9 +83,9 @@ def test_tasks_have_cards_probe_gap_families_and_share_no_image_with_the_pool(wo
 
 
 def test_base_stream_asks_only_base_families_in_the_evaluation_wording() -> None:
-    from edtune.world.families import DESCRIBE_WORDINGS, wording_pattern
-    from edtune.world.pretraining import REFER_SIDE_WORDINGS, REFER_SIZE_WORDINGS
-    from edtune.world.tasks import family_of_question
+    from edtune.shapes.world.families import DESCRIBE_WORDINGS, wording_pattern
+    from edtune.shapes.world.pretraining import REFER_SIDE_WORDINGS, REFER_SIZE_WORDINGS
+    from edtune.shapes.world.tasks import family_of_question
 
     describe = [wording_pattern(w) for w in (*DESCRIBE_WORDINGS, *REFER_SIDE_WORDINGS, *REFER_SIZE_WORDINGS)]
     seen = set()
@@ -131,9 +131,9 @@ def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() 
     import random
 
     from edtune.student.prompt import parse_reasoning
-    from edtune.world.pretraining import NOTE_WORDING, note_sample
-    from edtune.world.scenes import make_scene
-    from edtune.world.tasks import family_of_question
+    from edtune.shapes.world.pretraining import NOTE_WORDING, note_sample
+    from edtune.shapes.world.scenes import make_scene
+    from edtune.shapes.world.tasks import family_of_question
 
     prefix = NOTE_WORDING.split("{sentence}")[0]
     answers = set()

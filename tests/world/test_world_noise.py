@@ -14,11 +14,11 @@ import pytest
 from edtune.errors import InputError
 from edtune.schemas import MistakeReply
 from edtune.teacher import prompts
-from edtune.world.families import canonical_skill
-from edtune.world.inject import injected_traces
-from edtune.world.noise import NOISE_PROFILES, get_profile
-from edtune.world.reference_teacher import start_reference_teacher
-from edtune.world.scenes import Scene, render_png
+from edtune.shapes.world.families import canonical_skill
+from edtune.shapes.world.inject import injected_traces
+from edtune.shapes.world.noise import NOISE_PROFILES, get_profile
+from edtune.shapes.world.reference_teacher import start_reference_teacher
+from edtune.shapes.world.scenes import Scene, render_png
 
 
 def _post(url: str, body: dict[str, Any]) -> Any:

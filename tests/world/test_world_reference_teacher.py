@@ -14,16 +14,16 @@ import pytest
 
 from edtune.schemas import MistakeReply
 from edtune.teacher import prompts
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     FAMILIES,
     Question,
     ask,
     parse_step,
 )
-from edtune.world.generate import generate_world
-from edtune.world.inject import corrupt, injected_traces
-from edtune.world.reference_teacher import start_reference_teacher
-from edtune.world.scenes import Scene, make_scene, render_png
+from edtune.shapes.world.generate import generate_world
+from edtune.shapes.world.inject import corrupt, injected_traces
+from edtune.shapes.world.reference_teacher import start_reference_teacher
+from edtune.shapes.world.scenes import Scene, make_scene, render_png
 
 
 @pytest.fixture(scope="module")

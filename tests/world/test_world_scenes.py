@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from edtune.world.families import FAMILIES, ask, check_steps
-from edtune.world.scenes import COLORS, SHAPES, SIZES, make_scene, recover_scene, render, scene_from_seed
-from edtune.world.tasks import family_of_question
+from edtune.shapes.world.families import FAMILIES, ask, check_steps
+from edtune.shapes.world.scenes import COLORS, SHAPES, SIZES, make_scene, recover_scene, render, scene_from_seed
+from edtune.shapes.world.tasks import family_of_question
 
 
 def test_same_seed_gives_the_same_scene_and_different_seeds_differ() -> None:

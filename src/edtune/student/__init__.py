@@ -1,7 +1,7 @@
 """edtune.student: a generic LMM being adapted (HF transformers + peft backend, tiny models for CPU).
 
 Public API (heavy imports happen on first use, not at import):
-`load_student`, `Student`, `TuneResult`, `EvalSummary`; see `edtune.student.{scoring,evaluate,tiny,base,pretrain}`.
+`load_student`, `Student`, `TuneResult`, `EvalSummary`; see `edtune.student.{scoring,evaluate}`; the tiny base student of the offline harness lives in `edtune.shapes.student`.
 """
 
 from __future__ import annotations

@@ -67,12 +67,6 @@ class Family:
     def load_processor(self, model_dir: Path) -> Any:
         raise NotImplementedError
 
-    def build_tiny(
-        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
-    ) -> None:
-        """Write a tiny random model; `overrides` = {"text_config": {...}, "vision_config": {...}} for studies."""
-        raise ModelError(f"no tiny model is defined for family {self.name!r}")
-
     def check_processor(self, proc: Any, model_dir: Path) -> Any:
         if not hasattr(proc, "image_processor") or not hasattr(proc, "tokenizer"):
             raise ModelError(f"{model_dir}: expected a multimodal processor, got {type(proc).__name__}")
@@ -115,7 +109,7 @@ QWEN_TEMPLATE = (
 )
 
 
-def _qwen_processor_cls() -> type:
+def qwen_processor_cls() -> type:
     from transformers.models.qwen2_vl.processing_qwen2_vl import Qwen2VLProcessor
     from transformers.processing_utils import ProcessorMixin
 
@@ -148,74 +142,8 @@ class Qwen2VLFamily(Family):
             ip = Qwen2VLImageProcessorPil.from_pretrained(str(model_dir))
         except Exception as exc:
             raise ModelError(f"{model_dir}: cannot load the image processor ({exc})") from None
-        proc = _qwen_processor_cls()(ip, tok, chat_template=_chat_template(model_dir, tok) or QWEN_TEMPLATE)
+        proc = qwen_processor_cls()(ip, tok, chat_template=_chat_template(model_dir, tok) or QWEN_TEMPLATE)
         return self.check_processor(proc, model_dir)
-
-    def build_tiny(
-        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
-    ) -> None:
-        import torch
-        from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-        from edtune.student.tokenizer import train_bpe
-
-        tok = PreTrainedTokenizerFast(
-            tokenizer_object=train_bpe(QWEN_SPECIALS),
-            eos_token="<|im_end|>",
-            pad_token="<|endoftext|>",
-            additional_special_tokens=QWEN_SPECIALS[1:],
-        )
-        ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIALS}
-        head_dim = 32
-        cfg = Qwen2VLConfig(
-            text_config={
-                "hidden_size": 128,
-                "intermediate_size": 256,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "vocab_size": len(tok),
-                "max_position_embeddings": 2048,
-                # interleaved M-RoPE: every frequency serves t, h and w (FACTS.md: left/right learnable)
-                "rope_parameters": {
-                    "rope_type": "default",
-                    "rope_theta": 10000.0,
-                    "mrope_section": [1] * (head_dim // 2),
-                },
-                "tie_word_embeddings": True,
-                "bos_token_id": ids["<|endoftext|>"],
-                "eos_token_id": ids["<|im_end|>"],
-                "pad_token_id": ids["<|endoftext|>"],
-                **(overrides or {}).get("text_config", {}),
-            },
-            vision_config={
-                "depth": 2,
-                "embed_dim": 64,
-                "hidden_size": 128,
-                "num_heads": 4,
-                "mlp_ratio": 2,
-                "patch_size": 14,
-                "spatial_merge_size": 2,
-                "temporal_patch_size": 2,
-                **(overrides or {}).get("vision_config", {}),
-            },
-            image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"],
-            vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"],
-            tie_word_embeddings=True,
-        )
-        torch.manual_seed(seed)
-        model = Qwen2VLForConditionalGeneration(cfg)
-        model.generation_config.eos_token_id = ids["<|im_end|>"]
-        model.generation_config.pad_token_id = ids["<|endoftext|>"]
-        model.generation_config.bos_token_id = ids["<|endoftext|>"]
-        ip = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
-        proc = _qwen_processor_cls()(ip, tok, chat_template=QWEN_TEMPLATE)
-        model.save_pretrained(str(out_dir))
-        proc.save_pretrained(str(out_dir))
-        _set_processor_class(out_dir, "Qwen2VLProcessor")
 
 
 # ---------------------------------------------------------------- LLaVA-1.5 (llava-hf format)
@@ -257,81 +185,6 @@ class LlavaFamily(Family):
             image_token=self.image_token,
         )
         return self.check_processor(proc, model_dir)
-
-    def build_tiny(
-        self, out_dir: Path, seed: int, overrides: dict[str, dict[str, Any]] | None = None
-    ) -> None:
-        import torch
-        from transformers import (
-            LlavaConfig,
-            LlavaForConditionalGeneration,
-            LlavaProcessor,
-            PreTrainedTokenizerFast,
-        )
-        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
-        from edtune.student.tokenizer import train_bpe
-
-        tok = PreTrainedTokenizerFast(
-            tokenizer_object=train_bpe(LLAVA_SPECIALS),
-            unk_token="<unk>",
-            bos_token="<s>",
-            eos_token="</s>",
-            pad_token="<pad>",
-            additional_special_tokens=["<image>"],
-        )
-        ids = {t: tok.convert_tokens_to_ids(t) for t in LLAVA_SPECIALS}
-        patch, side = 28, 112  # 4x4 = 16 image tokens
-        cfg = LlavaConfig(
-            vision_config={
-                "model_type": "clip_vision_model",
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "image_size": side,
-                "patch_size": patch,
-                "projection_dim": 64,
-                **(overrides or {}).get("vision_config", {}),
-            },
-            text_config={
-                "model_type": "llama",
-                "hidden_size": 128,
-                "intermediate_size": 256,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "vocab_size": len(tok),
-                "max_position_embeddings": 2048,
-                "tie_word_embeddings": True,
-                "bos_token_id": ids["<s>"],
-                "eos_token_id": ids["</s>"],
-                "pad_token_id": ids["<pad>"],
-                **(overrides or {}).get("text_config", {}),
-            },
-            image_token_id=ids["<image>"],
-            vision_feature_select_strategy="default",
-            vision_feature_layer=-1,
-            projector_hidden_act="gelu",
-            tie_word_embeddings=True,
-        )
-        torch.manual_seed(seed)
-        model = LlavaForConditionalGeneration(cfg)
-        model.generation_config.eos_token_id = ids["</s>"]
-        model.generation_config.pad_token_id = ids["<pad>"]
-        model.generation_config.bos_token_id = ids["<s>"]
-        ip = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
-        proc = LlavaProcessor(
-            image_processor=ip,
-            tokenizer=tok,
-            patch_size=patch,
-            vision_feature_select_strategy="default",
-            num_additional_image_tokens=1,
-            chat_template=LLAVA_TEMPLATE,
-            image_token="<image>",
-        )
-        model.save_pretrained(str(out_dir))
-        proc.save_pretrained(str(out_dir))
 
 
 # ---------------------------------------------------------------- LLaVA-OneVision (real checkpoints only)
@@ -389,7 +242,7 @@ def _processor_config(model_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not isinstance(v, dict)}
 
 
-def _set_processor_class(out_dir: Path, name: str) -> None:
+def set_processor_class(out_dir: Path, name: str) -> None:
     """Record the upstream processor class (not our image-only subclass) so other tools recognise the dir."""
     p = out_dir / "processor_config.json"
     if p.is_file():

@@ -65,15 +65,16 @@ def pretrain_base(
     plain descriptions, and the descriptions by side/size and step by step are added on top; the same mix from
     scratch left the binding at chance. The record keeps the init's own record (`init.record`).
 
-    `note_share` mixes that share of note-copy exercises into the stream (`edtune.world.pretraining.note_sample`:
+    `note_share` mixes that share of note-copy exercises into the stream (`edtune.shapes.world.pretraining.note_sample`:
     the answer repeats the step's last word, side and size words included); 0 leaves the stream unchanged.
     """
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from edtune.shapes.student.tiny import build_tiny_into
+    from edtune.shapes.world.pretraining import BASE_FAMILIES, SCENE_SIZE_WEIGHTS, base_stream, easy_stream
     from edtune.student.families import get_family
     from edtune.student.inputs import build_example, collate
-    from edtune.world.pretraining import BASE_FAMILIES, SCENE_SIZE_WEIGHTS, base_stream, easy_stream
 
     torch.set_num_threads(1)
     out = Path(out_dir)
@@ -93,7 +94,7 @@ def pretrain_base(
                     shutil.copy2(f, out / f.name)
         weights_from = src
     else:
-        fam.build_tiny(out, seed, overrides)
+        build_tiny_into("qwen2-vl", out, seed, overrides)
         weights_from = out
     proc = fam.load_processor(out)
     model = AutoModelForImageTextToText.from_pretrained(str(weights_from), dtype=torch.float32)

@@ -16,7 +16,7 @@ import hashlib
 
 from pydantic import BaseModel, Field
 
-from edtune.world.families import SKILL_DESCRIPTIONS, SKILL_SYNONYMS
+from edtune.shapes.world.families import SKILL_DESCRIPTIONS, SKILL_SYNONYMS
 
 
 class NoiseProfile(BaseModel):

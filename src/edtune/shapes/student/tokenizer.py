@@ -56,7 +56,7 @@ NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 
 
 def _builtin_corpus() -> Iterator[str]:
-    """Sentences in the world's vocabulary and the prompt/answer format (used when edtune.world is absent)."""
+    """Sentences in the world's vocabulary and the prompt/answer format (used when edtune.shapes.world is absent)."""
     yield COT_INSTRUCTION
     for c, s, z, w in itertools.product(COLOURS, SHAPES, SIZES[:3], WHERE[:4]):
         yield f"There is a {z} {c} {s} on the {w} of the image."
@@ -78,9 +78,9 @@ def _builtin_corpus() -> Iterator[str]:
 def world_corpus(limit: int = 4000) -> Iterator[str]:
     """Text of the shapes world's pre-training stream, if the world package provides it (best effort)."""
     try:
-        from edtune.world.families import DISTRACTOR_FAMILIES
-        from edtune.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
-        from edtune.world.tasks import TASKS, iter_task
+        from edtune.shapes.world.families import DISTRACTOR_FAMILIES
+        from edtune.shapes.world.pretraining import BASE_FAMILIES, GAP_FAMILIES, base_stream
+        from edtune.shapes.world.tasks import TASKS, iter_task
     except Exception:
         return
     try:

@@ -34,9 +34,7 @@ from typing import Any
 
 from edtune.errors import InputError
 from edtune.schemas import MissingSkill, MistakeReply
-from edtune.student.prompt import LETTERS
-from edtune.teacher import prompts
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     COLOR,
     FAMILIES,
     SKILL_DESCRIPTIONS,
@@ -46,9 +44,11 @@ from edtune.world.families import (
     parse_step,
     skills_of_family,
 )
-from edtune.world.noise import NOISE_PROFILES, NoiseProfile
-from edtune.world.scenes import Scene, recover_scene
-from edtune.world.tasks import family_of_question
+from edtune.shapes.world.noise import NOISE_PROFILES, NoiseProfile
+from edtune.shapes.world.scenes import Scene, recover_scene
+from edtune.shapes.world.tasks import family_of_question
+from edtune.student.prompt import LETTERS
+from edtune.teacher import prompts
 
 log = logging.getLogger(__name__)
 
@@ -560,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "max_total_tokens": MAX_TOTAL_TOKENS,
                     "max_input_tokens": MAX_TOTAL_TOKENS - 1024,
                     "version": f"edtune-reference-{prompts.PROMPT_VERSION}",
-                    "router": "edtune.world.reference_teacher",
+                    "router": "edtune.shapes.world.reference_teacher",
                 },
             )
         else:

@@ -22,10 +22,10 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
-from edtune.world.families import BASE_FAMILIES, DISTRACTOR_FAMILIES, GAP_FAMILIES
-from edtune.world.pool import iter_pool
-from edtune.world.scenes import WORLD_VERSION, render_png
-from edtune.world.tasks import DEMO_TASK, TASKS, iter_task, task_card
+from edtune.shapes.world.families import BASE_FAMILIES, DISTRACTOR_FAMILIES, GAP_FAMILIES
+from edtune.shapes.world.pool import iter_pool
+from edtune.shapes.world.scenes import WORLD_VERSION, render_png
+from edtune.shapes.world.tasks import DEMO_TASK, TASKS, iter_task, task_card
 
 
 class TaskSummary(BaseModel):

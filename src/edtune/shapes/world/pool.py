@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from edtune.schemas import SupportSample, Turn
+from edtune.shapes.world.families import CAPTION_QUESTION, ask, caption, skills_of_family
+from edtune.shapes.world.scenes import Scene, make_scene
 from edtune.student.prompt import format_question, format_reasoning
-from edtune.world.families import CAPTION_QUESTION, ask, caption, skills_of_family
-from edtune.world.scenes import Scene, make_scene
 
 CAPTION_SHARE = 0.12
 # Relative weights of the families a (non-caption) turn asks. Each target task's gap skill stays <= 5% of the pool

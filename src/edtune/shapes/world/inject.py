@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     COLOR,
     COUNT,
     FAMILIES,
@@ -22,7 +22,7 @@ from edtune.world.families import (
     ask,
     parse_step,
 )
-from edtune.world.scenes import COLORS, SHAPES, Scene, make_scene
+from edtune.shapes.world.scenes import COLORS, SHAPES, Scene, make_scene
 
 SLOT_SKILL: dict[str, str] = {
     "color": COLOR,

@@ -32,7 +32,7 @@ def ensure_base_student(
     shipped = shipped_base()
     if shipped is not None and seed == 0 and steps is None:
         return str(shipped)
-    from edtune.student.pretrain import DEFAULT_STEPS, pretrain_base
+    from edtune.shapes.student.pretrain import DEFAULT_STEPS, pretrain_base
 
     n = steps or DEFAULT_STEPS
     out = Path(cache_dir) / f"base-student-s{seed}-n{n}"

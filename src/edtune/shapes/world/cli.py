@@ -28,7 +28,7 @@ def generate(
 ) -> None:
     """Write pool.jsonl, images/, tasks/<name>/{task.yaml,val.jsonl,test.jsonl} and pool.labels.jsonl."""
     from edtune.output import emit
-    from edtune.world.generate import generate_world
+    from edtune.shapes.world.generate import generate_world
 
     s = generate_world(out, seed=seed, pool_size=pool_size, val_size=val_size, test_size=test_size)
     tasks = ", ".join(f"{t.name} ({t.answer_type})" for t in s.tasks)
@@ -56,8 +56,8 @@ def serve_reference(
     noise_seed: Annotated[int, typer.Option("--noise-seed", help="Seed of the teacher's noise draws.")] = 0,
 ) -> None:
     """Serve the reference teacher (OpenAI-compatible chat API; knows the shapes world only)."""
-    from edtune.world.noise import get_profile
-    from edtune.world.reference_teacher import serve
+    from edtune.shapes.world.noise import get_profile
+    from edtune.shapes.world.reference_teacher import serve
 
     serve(host, port, delay_s=delay, noise=get_profile(noise, noise_seed))
 

@@ -3,13 +3,13 @@
 Each family turns a scene into a question with a short gold rationale in the student's format (1-2 steps of a
 few words, short answers: the tiny student generates ~64 tokens). Step templates are owned here, so the
 reference teacher can parse a step back (`parse_step`), check its claim against a recovered scene
-(`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`edtune.world.tasks.family_of_question`, which knows the tasks' wordings too).
+(`check_step`) and tell which skill it exercises. Questions are parsed back the same way (`edtune.shapes.world.tasks.family_of_question`, which knows the tasks' wordings too).
 
 Answers are always written as text (a multiple-choice answer is the option text, not its letter).
 
 Wording: every family has a few *generic* phrasings (`GENERIC_WORDINGS`), the ones the pre-training stream and the
 support pool use (a generic LMM has seen a question asked more than one way). Target tasks ask in wordings of their
-own (`edtune.world.tasks`) that never occur in the pool; answers always stay in the pool's vocabulary. A question
+own (`edtune.shapes.world.tasks`) that never occur in the pool; answers always stay in the pool's vocabulary. A question
 is made from *slots* (`Question.slots`) and a wording template, so the same draw can be phrased either way.
 """
 
@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edtune.world.scenes import COLORS, SHAPES, SIZES, Obj, Scene
+from edtune.shapes.world.scenes import COLORS, SHAPES, SIZES, Obj, Scene
 
 # ---------------------------------------------------------------- skills
 

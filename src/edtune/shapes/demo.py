@@ -20,7 +20,7 @@ from edtune import io
 from edtune.config import RunConfig, load_config
 from edtune.log import progress
 
-log = logging.getLogger("edtune.demo")
+log = logging.getLogger("edtune.shapes.demo")
 
 DEMO_TASK = "left-right"
 
@@ -162,9 +162,9 @@ def run_demo(
 ) -> DemoResult:
     from edtune import loop, stages
     from edtune.pipeline import run_local
-    from edtune.student.base import ensure_base_student
-    from edtune.world.generate import generate_world
-    from edtune.world.reference_teacher import start_reference_teacher
+    from edtune.shapes.student.base import ensure_base_student
+    from edtune.shapes.world.generate import generate_world
+    from edtune.shapes.world.reference_teacher import start_reference_teacher
 
     t_start = time.perf_counter()
     sizes = QUICK if quick else FULL
@@ -178,7 +178,7 @@ def run_demo(
             )
     with _timed(timings, "base-student"):
         base = ensure_base_student(str(wd / "cache"))
-    from edtune.world.noise import get_profile
+    from edtune.shapes.world.noise import get_profile
 
     server, url = start_reference_teacher(host="127.0.0.1", port=0, noise=get_profile(teacher_noise, seed))
     try:

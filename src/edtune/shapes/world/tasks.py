@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from edtune.schemas import TaskSample
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     CAPTION_QUESTION,
     FAMILIES,
     GAP_FAMILIES,
@@ -22,7 +22,7 @@ from edtune.world.families import (
     ask,
     wording_pattern,
 )
-from edtune.world.scenes import WORLD_VERSION, Scene, make_scene
+from edtune.shapes.world.scenes import WORLD_VERSION, Scene, make_scene
 
 
 @dataclass(frozen=True)

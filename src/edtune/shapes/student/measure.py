@@ -2,7 +2,7 @@
 
 Per-family probes are drawn fresh from the world's own question makers (a seed namespace of their own),
 in both multiple-choice and short form; per-task figures use each task's `val.jsonl` as written by
-`edtune.world.generate.generate_world`.
+`edtune.shapes.world.generate.generate_world`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from edtune.student.types import Student
 
 def family_kind(family: str) -> str:
     """ "base" (asked in pre-training), "gap" (never asked; target tasks probe it) or "distractor" (pool only)."""
-    from edtune.world.families import BASE_FAMILIES, GAP_FAMILIES
+    from edtune.shapes.world.families import BASE_FAMILIES, GAP_FAMILIES
 
     return "base" if family in BASE_FAMILIES else "gap" if family in GAP_FAMILIES else "distractor"
 
@@ -29,8 +29,8 @@ def family_probes(
 ) -> dict[str, list[TaskSample]]:
     """Fresh probes per family, on scenes drawn like the tasks' (1 or 2 objects, equally often), in generic
     wording, half multiple-choice and half short answer; a seed namespace of their own ('measure:<seed>')."""
-    from edtune.world.families import FAMILIES, ask
-    from edtune.world.scenes import MAX_OBJECTS, make_scene, render
+    from edtune.shapes.world.families import FAMILIES, ask
+    from edtune.shapes.world.scenes import MAX_OBJECTS, make_scene, render
 
     rng = random.Random(f"measure:{seed}")
     out: dict[str, list[TaskSample]] = {}
@@ -121,8 +121,8 @@ def lora_gap_study(
 
     from edtune.config import LoraConfig, StudentConfig
     from edtune.datasets import iter_support
+    from edtune.shapes.world.families import BASE_FAMILIES
     from edtune.student.hf import load_student
-    from edtune.world.families import BASE_FAMILIES
 
     world = Path(world_dir)
     labels = {r["id"]: r for r in map(_json.loads, (world / "pool.labels.jsonl").read_text().splitlines())}

@@ -12,8 +12,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from edtune.student.prompt import format_question, format_reasoning
-from edtune.world.families import (
+from edtune.shapes.world.families import (
     BASE_FAMILIES,
     CAPTION_QUESTION,
     DESCRIBE_WORDINGS,
@@ -27,7 +26,18 @@ from edtune.world.families import (
     caption,
     describe,
 )
-from edtune.world.scenes import CANVAS, COLORS, SHAPES, SIZES, Obj, Scene, make_scene, render, render_object
+from edtune.shapes.world.scenes import (
+    CANVAS,
+    COLORS,
+    SHAPES,
+    SIZES,
+    Obj,
+    Scene,
+    make_scene,
+    render,
+    render_object,
+)
+from edtune.student.prompt import format_question, format_reasoning
 
 __all__ = [
     "BASE_FAMILIES",

@@ -1,0 +1,191 @@
+"""The stage-by-stage study driver with hooks (see benchmarks.study for why the studies do not call edtune.loop.run)."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.study import StudyPaths
+
+# ---------------------------------------------------------------- the driver
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    base_test: float
+    test_by_round: list[float | None]  # test accuracy after each round (index 0 = base)
+    val_by_round: list[float | None]
+    selected: list[str] = field(default_factory=list)  # every id selected (all rounds), replay excluded
+    replay: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    note: str | None = None
+    pick_by_val: bool = False  # early stopping: the round with the best validation accuracy, not the last
+
+    @property
+    def final_test(self) -> float:
+        if self.pick_by_val:
+            scored = [(v, -r) for r, v in enumerate(self.val_by_round) if v is not None and r > 0]
+            if scored:
+                best = -max(scored)[1]
+                t = self.test_by_round[best]
+                return t if t is not None else self.base_test
+        done = [x for x in self.test_by_round if x is not None]
+        return done[-1] if done else self.base_test
+
+
+Hook = Callable[[Any, int], None]
+
+
+def _share_round0(p: StudyPaths, cfg: Any) -> None:
+    """Copy the task's round-0 evaluation (base student, val + test) into this run so it is not recomputed:
+    the stage markers key on inputs and config, not on the run directory, so the copy is a valid cache hit."""
+    from edtune import stages
+
+    src_cfg = cfg.model_copy(deep=True)
+    src_cfg.run_id = f"base-{cfg.task.name}"
+    src = Path(stages.layout_of(src_cfg).round_dir(0))
+    if not (src / ".done" / "evaluate-test.json").exists():
+        stages.evaluate(src_cfg, 0, "val")
+        stages.evaluate(src_cfg, 0, "test")
+    dst = Path(stages.layout_of(cfg).round_dir(0))
+    if not dst.exists():
+        shutil.copytree(src, dst)
+
+
+def _read_acc(cfg: Any, r: int, split: str) -> float | None:
+    from edtune import io, stages
+
+    uri = stages.layout_of(cfg).eval_summary(r, split)
+    return float(io.read_json(uri)["accuracy"]) if io.exists(uri) else None
+
+
+def drive(
+    p: StudyPaths,
+    cfg: Any,
+    *,
+    rounds: int = 1,
+    steps_per_round: Sequence[int] | None = None,
+    budgets_per_round: Sequence[int] | None = None,
+    after_diagnose: Hook | None = None,
+    after_retrieve: Hook | None = None,
+    test_each_round: bool = False,
+    early_stop: bool = False,
+) -> RunOutcome:
+    """Run `rounds` tuning rounds of `cfg` through the stage functions. Round r may use its own budget and LoRA
+    step count (equal TOTAL budget and steps across round counts). Diagnosis runs only for error-driven selection;
+    validation is evaluated only where a later round's diagnosis needs it."""
+    from edtune import stages
+    from edtune.errors import StageError
+
+    t0 = time.perf_counter()
+    _share_round0(p, cfg)
+    base_test = _read_acc(cfg, 0, "test")
+    assert base_test is not None
+    test_by_round: list[float | None] = [base_test]
+    val_by_round: list[float | None] = [_read_acc(cfg, 0, "val")]
+    selected: list[str] = []
+    replay = steps = 0
+    note = None
+    error_driven = cfg.retrieval.selector == "error-driven"
+    for r in range(1, rounds + 1):
+        rcfg = cfg.model_copy(deep=True)
+        if budgets_per_round is not None:
+            rcfg.loop.budget_per_round = budgets_per_round[r - 1]
+        if steps_per_round is not None:
+            rcfg.lora.max_steps = steps_per_round[r - 1]
+        if error_driven:
+            stages.diagnose(rcfg, r)
+            if after_diagnose:
+                after_diagnose(rcfg, r)
+            stages.allocate(rcfg, r)
+        stages.retrieve(rcfg, r)
+        if after_retrieve:
+            after_retrieve(rcfg, r)
+        layout = stages.layout_of(rcfg)
+        sel = [s.support_id for s in _read_selections(layout.selection(r))]
+        if not sel:  # nothing to tune on (e.g. no diagnosed mistake): the round keeps the student
+            note = f"round {r}: nothing selected"
+            break
+        _never_empty_replay(layout, r)
+        sel = [s.support_id for s in _read_selections(layout.selection(r))]
+        rep = _read_selections(layout.replay(r))
+        try:
+            stages.tune(rcfg, r)
+        except StageError as exc:
+            note = f"round {r}: {exc}"
+            break
+        selected += sel
+        replay += len(rep)
+        steps += int(rcfg.lora.max_steps or 0)
+        last = r == rounds
+        if (error_driven and not last) or early_stop:
+            stages.evaluate(rcfg, r, "val")
+        if last or test_each_round or early_stop:
+            stages.evaluate(rcfg, r, "test")
+        test_by_round.append(_read_acc(rcfg, r, "test"))
+        val_by_round.append(_read_acc(rcfg, r, "val"))
+    return RunOutcome(
+        run_id=cfg.run_id,
+        base_test=base_test,
+        test_by_round=test_by_round,
+        val_by_round=val_by_round,
+        selected=selected,
+        replay=replay,
+        steps=steps,
+        seconds=round(time.perf_counter() - t0, 1),
+        note=note,
+        pick_by_val=early_stop,
+    )
+
+
+def _read_selections(uri: str) -> list[Any]:
+    """Selections in a JSONL file; an empty file is an empty list (`read_jsonl` refuses empty files)."""
+    from edtune import io
+    from edtune.schemas import Selection
+
+    if not io.exists(uri) or not io.read_text(uri).strip():
+        return []
+    return io.read_jsonl(uri, Selection, id_field=None)
+
+
+def _never_empty_replay(layout: Any, r: int) -> None:
+    """Work around the tune stage refusing an empty replay.jsonl (full-pool selection leaves no pool sample to
+    replay): move the last selected sample into replay. The set of samples tuned on is unchanged."""
+    from edtune import io
+
+    sel = _read_selections(layout.selection(r))
+    if _read_selections(layout.replay(r)) or len(sel) < 2:
+        return
+    last = sel[-1].model_copy(update={"skill": "replay", "rank": 0})
+    io.write_jsonl(layout.selection(r), sel[:-1])
+    io.write_jsonl(layout.replay(r), [last])
+
+
+def fit_selection_to_budget(cfg: Any, r: int) -> None:
+    """Hook: make round r's selection exactly `budget_per_round` ids (seeded cycle or truncation) and redraw its
+    replay share to match — the validation selector otherwise tunes on however many validation samples exist."""
+    from edtune import io, stages
+    from edtune.schemas import Selection
+
+    layout = stages.layout_of(cfg)
+    sel = io.read_jsonl(layout.selection(r), Selection, id_field=None)
+    budget = cfg.loop.budget_per_round
+    if len(sel) == budget or not sel:
+        return
+    rng = random.Random(f"fit:{cfg.seed}:{r}")
+    order = list(sel)
+    rng.shuffle(order)
+    out = [order[k % len(order)] for k in range(budget)]
+    fitted = [s.model_copy(update={"rank": k}) for k, s in enumerate(out)]
+    pool_ids = stages._pool_ids(cfg)
+    exclude = stages.used_support_ids(cfg, r) | {s.support_id for s in fitted}
+    replay = stages._replay(cfg, r, pool_ids, exclude, len(fitted))
+    io.write_jsonl(layout.selection(r), fitted)
+    io.write_jsonl(layout.replay(r), replay)

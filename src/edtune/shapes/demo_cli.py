@@ -1,0 +1,67 @@
+"""The harness's top-level command: `edtune demo` (the method end to end on the shapes world)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edtune.run_cli import JsonOpt, round_table
+
+
+def demo_cmd(
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where everything is written.")] = Path(
+        "./edtune-data/demo"
+    ),
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Smaller world (pool 5,000), one round of 4 LoRA restarts kept on validation (~3.5 min).",
+        ),
+    ] = False,
+    runner: Annotated[str, typer.Option("--runner", help="kfp-local | inprocess")] = "kfp-local",
+    task: Annotated[str, typer.Option("--task", help="Target task of the shapes world.")] = "",
+    teacher_noise: Annotated[
+        str, typer.Option("--teacher-noise", help="Reference teacher noise profile: realistic | exact.")
+    ] = "realistic",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the method end to end on embedded defaults: shapes world, tiny student, reference teacher,
+    Milvus Lite, local files, and the KFP local runner."""
+    import sys
+
+    from edtune.demo import DEMO_TASK, run_demo
+    from edtune.output import emit
+
+    if runner not in ("kfp-local", "inprocess"):
+        raise typer.BadParameter("--runner must be kfp-local or inprocess")
+    budget = "~3 minutes" if quick else "~7 minutes"
+    print(
+        f"edtune demo: this takes {budget} on a 2-core CPU machine (progress below, on stderr).",
+        file=sys.stderr,
+    )
+    res = run_demo(
+        workdir,
+        quick=quick,
+        runner=runner,  # type: ignore[arg-type]
+        task=task or DEMO_TASK,
+        teacher_noise=teacher_noise,
+    )
+    if as_json:
+        emit(res, True)
+        return
+    round_table(res.rounds)
+    tb = "" if res.test_accuracy_before is None else f"{res.test_accuracy_before:.3f}"
+    ta = "" if res.test_accuracy_after is None else f"{res.test_accuracy_after:.3f}"
+    print(
+        f"task {res.task}: validation {res.val_accuracy_before:.3f} -> {res.val_accuracy_after:.3f}, "
+        f"held-out test {tb} -> {ta} (best round {res.best_round})"
+    )
+    print("seconds per step: " + ", ".join(f"{k} {v:.1f}" for k, v in res.stage_seconds.items()))
+    print(f"report: {res.report}\nmanifest: {res.manifest}\ntotal: {res.seconds:.0f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_cmd)
