@@ -126,11 +126,31 @@ def fmt(s: Stat | None, pct: bool = True) -> str:
 # ---------------------------------------------------------------- provenance
 
 
+def dirty_paths(writing: Sequence[str | Path] = (), repo: Path = REPO) -> list[str]:
+    """Paths that make the tree differ from HEAD: modified tracked files and untracked files outside ignored paths
+    (`git status --porcelain --untracked-files=all`), except the results files being written (`writing`)."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    skip = {Path(w).resolve() for w in writing}
+    paths = []
+    for line in out.splitlines():
+        path = line[3:].split(" -> ")[-1].strip('"')
+        if (repo / path).resolve() not in skip:
+            paths.append(path)
+    return paths
+
+
 class DirtyTreeError(SystemExit):
     """A study refuses to run from uncommitted code (its results could not be traced to a commit)."""
 
 
-def provenance(argv: Sequence[str], *, allow_dirty: bool | None = None) -> dict[str, Any]:
+def provenance(
+    argv: Sequence[str], *, allow_dirty: bool | None = None, writing: Sequence[str | Path] = ()
+) -> dict[str, Any]:
     """Versions, git commit, `git_dirty`, machine, date and the command, recorded in every results file.
 
     `allow_dirty` False raises DirtyTreeError (the script exits with its message) when tracked files differ from HEAD; None (bookkeeping
@@ -147,19 +167,12 @@ def provenance(argv: Sequence[str], *, allow_dirty: bool | None = None) -> dict[
         commit = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
+        dirty = bool(dirty_paths(writing))
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
     if allow_dirty is False and dirty:
         raise DirtyTreeError(
-            "refusing to run a study from a dirty tree (uncommitted changes to tracked files): commit first, run "
+            "refusing to run a study from a dirty tree (uncommitted changes or untracked files): commit first, run "
             "from a clean worktree (git worktree add /tmp/edtune-study HEAD), or pass --allow-dirty (recorded)"
         )
     gpu = None

@@ -88,6 +88,7 @@ def prepare(root: Path, *, pool: int = 600, val: int = 40, test: int = 0) -> Set
 def run_config(s: Setup, workdir: Path, *, rounds: int = 2, steps: int = 20, **extra: Any) -> dict[str, Any]:
     """The tiny run: pool 600, val 40, `rounds` rounds, `steps` LoRA steps (min_gain -1: every round runs)."""
     data: dict[str, Any] = {
+        "preset": "shapes-tiny",  # the tiny student's settings (edtune.shapes.preset), as before the 7B defaults
         "run_id": "faults",
         "output": str(workdir / "runs"),
         "cache_dir": str(workdir / "cache"),

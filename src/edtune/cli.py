@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -24,20 +24,20 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(help="Inspect run configurations.", no_args_is_help=True)
-data_app = typer.Typer(help="Validate task and support files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-app.add_typer(data_app, name="data")
 
 _state = {"debug": False}
 
 #: the product's command groups, in registration order
 AREAS = (
+    "edtune.data_cli",
     "edtune.student.cli",
     "edtune.teacher.cli",
     "edtune.skills.cli",
     "edtune.run_cli",
-    "edtune.pipeline_cli",
+    "edtune.pipeline.cli",
     "edtune.publish.cli",
+    "edtune.imports.cli",
     "edtune.serve.cli",  # after publish.cli: it adds `smoke` to the `adapters` group
 )
 #: the offline harness's command groups (shapes world, reference teacher, tiny base student, demo): the one place
@@ -85,47 +85,29 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON ob
 
 
 @config_app.command("show")
-def config_show(config: ConfigOpt = None, set_: SetOpt = None, as_json: JsonOpt = False) -> None:
-    """Print the resolved configuration (defaults < file < env < --set) with secrets redacted."""
-    import yaml
-
-    from edtune.config import load_config, redacted
-    from edtune.output import emit
-
-    cfg = load_config(config, set_ or [])
-    data = redacted(cfg)
-    emit(data, as_json, human=yaml.safe_dump(data, sort_keys=False).rstrip())
-
-
-@data_app.command("validate")
-def data_validate(
-    path: Annotated[str, typer.Argument(help="JSONL file (path, file:// or s3://).")],
-    kind: Annotated[str, typer.Option("--kind", help="task | support")] = "task",
-    no_images: Annotated[bool, typer.Option("--no-images", help="Skip opening images.")] = False,
+def config_show(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     as_json: JsonOpt = False,
+    sources: Annotated[
+        bool, typer.Option("--sources", help="With --json: {config, sources} (where each value came from).")
+    ] = False,
 ) -> None:
-    """Validate every line, field and image; exit 0 with a summary, or 2 with every problem found."""
-    from edtune.datasets import validate_file
+    """Print the resolved configuration, each value with its source (default / preset / file / env / flag).
+
+    Only secrets are hidden (credentials inside URLs); settings such as `student.max_new_tokens` or the names
+    of Kubernetes Secrets print as they are.
+    """
+    from edtune.config import redacted, resolve_config
+    from edtune.config.show import leaf_sources, render
     from edtune.output import emit
 
-    if kind not in ("task", "support"):
-        raise typer.BadParameter("--kind must be 'task' or 'support'")
-    k: Literal["task", "support"] = "task" if kind == "task" else "support"
-    summary = validate_file(path, k, check_images=not no_images)
-    if summary.valid:
-        types = ", ".join(f"{n} {t}" for t, n in sorted(summary.answer_types.items())) or "-"
-        human = (
-            f"{path}: OK: {summary.count} {kind} samples, {summary.distinct_images} distinct images, {types}"
-        )
-    else:
-        more = f"\n  ... and {summary.truncated} more" if summary.truncated else ""
-        human = f"{path}: INVALID:\n" + "\n".join(f"  {p}" for p in summary.problems) + more
-    if not summary.valid and not as_json:
-        print(human, file=sys.stderr)
-    else:
-        emit(summary, as_json, human=human)
-    if not summary.valid:
-        raise typer.Exit(2)
+    resolved = resolve_config(config, set_ or [])
+    data = redacted(resolved.config)
+    if as_json and sources:
+        emit({"config": data, "sources": leaf_sources(resolved)}, True)
+        return
+    emit(data, as_json, human=render(resolved))
 
 
 def _register_areas() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -14,10 +15,15 @@ from edtune.io.images import load_image
 from edtune.io.jsonl import MAX_PROBLEMS, iter_jsonl, scan_jsonl
 from edtune.schemas import SupportSample, TaskSample
 
+Kind = Literal["task", "support"]
+DETECT_LINES = 100  # lines read to tell a task file from a support file
+
 
 class ValidationSummary(BaseModel):
     path: str
-    kind: Literal["task", "support"]
+    kind: Kind
+    detected: bool = False  # the kind was read from the records, not given
+    hint: str | None = None  # for an invalid file: what would fit instead (another --kind, an import command)
     valid: bool
     count: int
     distinct_images: int
@@ -55,15 +61,81 @@ def _with_sample(p: Problem, sample_id: str) -> Problem:
     return Problem(p.where, p.line, p.field, f"sample {sample_id!r}: {p.message}")
 
 
+def _first_objects(uri: str, limit: int) -> list[dict[str, object]]:
+    """The first few JSON objects of a file (unparseable lines skipped): enough to recognise its format."""
+    from edtune.io.storage import open_read
+
+    out: list[dict[str, object]] = []
+    with open_read(uri) as fh:
+        head = fh.read(
+            1 << 20
+        )  # a line longer than this (an inline image) is not needed to recognise a format
+    for i, raw in enumerate(head.split(b"\n")[:-1] if len(head) == 1 << 20 else head.split(b"\n")):
+        if i >= limit or len(out) >= 5:
+            break
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8", "replace").lstrip("\ufeff"))
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def detect_kind(uri: str | Path) -> Kind | None:
+    """`support` for LLaVA conversations, `task` for question/answer records, None if the records say neither."""
+    for obj in _first_objects(str(uri), DETECT_LINES):
+        if "conversations" in obj:
+            return "support"
+        if "question" in obj or "answer" in obj:
+            return "task"
+    return None
+
+
+def _hint(uri: str, kind: Kind) -> str | None:
+    """What would fit a file that failed as `kind`: the other kind, or the import command for its format."""
+    name = uri.lower()
+    if name.endswith(".tsv"):
+        return (
+            "a TSV is not JSONL: import an MMBench-style TSV with `edtune task import FILE --format mmbench`"
+        )
+    if name.endswith(".parquet"):
+        return "a Parquet file is not JSONL: import it with `edtune pool import FILE --out DIR`"
+    objs = _first_objects(uri, DETECT_LINES)
+    if any("messages" in o for o in objs):
+        return "records in `messages` format (ms-swift/TRL): convert them with `edtune pool import FILE --out DIR`"
+    other: Kind = "support" if kind == "task" else "task"
+    model: type[BaseModel] = SupportSample if other == "support" else TaskSample
+    fits = 0
+    for o in objs:
+        try:
+            model.model_validate(o)
+            fits += 1
+        except ValueError:
+            pass
+    if objs and fits == len(objs):
+        return f"the records are {other} samples: run with --kind {other}"
+    return None
+
+
 def validate_file(
     uri: str | Path,
-    kind: Literal["task", "support"],
+    kind: Kind | None = None,
     *,
     check_images: bool = True,
     max_problems: int = MAX_PROBLEMS,
 ) -> ValidationSummary:
-    """Validate a task or support JSONL and summarise it; never raises for bad content (only for a missing file)."""
+    """Validate a task or support JSONL and summarise it; never raises for bad content (only for a missing file).
+
+    Without `kind` the kind is read from the records (`detect_kind`; task if they say neither). An invalid file's
+    summary carries a `hint` when another kind or an import command would fit.
+    """
     file_uri = str(uri)
+    detected = kind is None
+    if kind is None:
+        kind = detect_kind(file_uri) or "task"
     model: type[BaseModel] = TaskSample if kind == "task" else SupportSample
     problems: list[Problem] = []
     count = 0
@@ -95,6 +167,8 @@ def validate_file(
     return ValidationSummary(
         path=file_uri,
         kind=kind,
+        detected=detected,
+        hint=_hint(file_uri, kind) if total else None,
         valid=total == 0,
         count=count,
         distinct_images=len(images),

@@ -248,6 +248,8 @@ def summary_table(rounds: list[RoundMetrics]) -> list[dict[str, Any]]:
             "round": m.round,
             "val_acc": round(m.val_accuracy, 3),
             "test_acc": None if m.test_accuracy is None else round(m.test_accuracy, 3),
+            "test_ll": None if m.test_ll_accuracy is None else round(m.test_ll_accuracy, 3),
+            "test_const": None if m.test_best_constant is None else round(m.test_best_constant, 3),
             "mistakes": m.mistakes,
             "diagnosed": m.diagnosed,
             "by_switch": m.by_answer_switch,

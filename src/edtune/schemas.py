@@ -120,6 +120,11 @@ class Trace(BaseModel):
     correct: bool
     raw: str
     parse_issues: list[str] = Field(default_factory=list)
+    # choice log-likelihood (multiple-choice samples only; edtune.student.choice_ll): the option the student finds
+    # most likely after its own steps, whether that is the gold option, and the same directly after the question
+    ll_choice: str | None = None
+    ll_correct: bool | None = None
+    ll_direct_correct: bool | None = None
 
 
 class MissingSkill(BaseModel):
@@ -183,6 +188,14 @@ class RoundMetrics(BaseModel):
     val_ci95: tuple[float, float] = (0.0, 0.0)
     n_val: int = 0
     test_accuracy: float | None = None
+    # choice log-likelihood accuracy after the student's own steps (multiple-choice splits only)
+    val_ll_accuracy: float | None = None
+    test_ll_accuracy: float | None = None
+    # the splits' floors (edtune.taskcard): uniform guessing, and the best single answer given every time
+    val_chance: float | None = None
+    val_best_constant: float | None = None
+    test_chance: float | None = None
+    test_best_constant: float | None = None
     mistakes: int = 0
     diagnosed: int = 0
     undiagnosed: int = 0

@@ -39,6 +39,9 @@ class KfpState:
     recurring: dict[str, dict] = field(default_factory=dict)
     run_state: str = "SUCCEEDED"  # what GET /runs/{id} reports
     multi_user: bool = True
+    # the backend release the server reports: as the KFP API server does, on the v1beta1 healthz (`tag_name`,
+    # `commit_sha`); the v2beta1 healthz carries `multi_user` only. None: a server that reports no version.
+    version: str | None = "2.15.0"
 
 
 def _display_filter(query: dict[str, list[str]]) -> str | None:
@@ -89,6 +92,12 @@ def make_handler(state: KfpState) -> type[BaseHTTPRequestHandler]:
             api = "/apis/v2beta1"
             if p == f"{api}/healthz":
                 return self._reply(200, {"multi_user": state.multi_user})
+            if p == "/apis/v1beta1/healthz":
+                if state.version is None:
+                    return self._reply(200, {"multi_user": state.multi_user})
+                return self._reply(
+                    200, {"commit_sha": "0" * 40, "tag_name": state.version, "multi_user": state.multi_user}
+                )
             if p == f"{api}/experiments" and self.command == "GET":
                 name, ns = _display_filter(query), query.get("namespace", [None])[0]
                 found = [

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CONFIG = ROOT / "examples" / "cluster" / "config.yaml"
 CPU_IMAGE = "registry.example.com/edtune/edtune-cpu@sha256:" + "c" * 64
 GPU_IMAGE = "registry.example.com/edtune/edtune-gpu@sha256:" + "d" * 64
+PINNED = ["--image", CPU_IMAGE, "--gpu-image", GPU_IMAGE]
 
 
 @dataclass
@@ -123,7 +124,10 @@ def test_submit_sends_token_namespace_service_account_cluster_config_and_images(
     # the placement of the cluster profile travels in the platform spec the backend turns into pods
     tune = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-tune-op"]
     assert tune["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
-    assert tune["genericEphemeralVolume"][0]["size"] == "200Gi"
+    # the cache is an emptyDir (writable by the images' non-root user: KFP pods get no fsGroup) of cache_size
+    assert [m for m in tune["emptyDirMounts"] if m["mountPath"] == "/cache"] == [
+        {"volumeName": "edtune-cache", "mountPath": "/cache", "sizeLimit": "200Gi"}
+    ]
 
 
 @pytest.mark.slow  # a fresh interpreter imports the whole CLI and kfp: > 60 s on our loaded 2-core machines
@@ -142,6 +146,7 @@ def test_submit_reads_the_service_account_token_file_in_a_real_process(tmp_path:
                 url,
                 "--config",
                 str(CLUSTER_CONFIG),
+                *PINNED,
                 "--json",
             ],
             tmp_path,
@@ -205,6 +210,7 @@ def test_wait_fails_the_gate_when_the_run_fails(tmp_path: Path, edtune: Callable
                 url,
                 "--config",
                 str(CLUSTER_CONFIG),
+                *PINNED,
                 "--wait",
                 "--min-gain",
                 "0.02",
@@ -229,6 +235,7 @@ def test_index_pipeline_submits_with_the_journal_in_object_storage(
                 url,
                 "--config",
                 str(CLUSTER_CONFIG),
+                *PINNED,
                 "--json",
             ],
             KF_PIPELINES_TOKEN="t",
@@ -300,3 +307,109 @@ def test_upload_creates_then_versions_and_schedule_creates_a_recurring_run(
         "each run gets its own run id"
     )
     assert rr["pipeline_version_reference"]["pipeline_id"] == up1["pipeline_id"]
+
+
+def _submit(url: str, *extra: str) -> list[str]:
+    return ["pipeline", "submit", "--host", url, "--config", str(CLUSTER_CONFIG), *extra]
+
+
+@pytest.mark.parametrize(
+    ("version", "feature"),
+    [("2.5.0", "exit-handler-status"), ("2.4.1", "secret-name-parameter"), ("2.3.0", "secret-optional")],
+)
+def test_submit_refuses_a_backend_below_the_floor_and_creates_no_run(
+    edtune: Callable[..., Result], version: str, feature: str
+) -> None:
+    with kfp_server() as (url, state):
+        state.version = version
+        proc = edtune([*_submit(url, *PINNED)], KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 2, proc.stderr
+        assert f"KFP backend {version}" in proc.stderr and "[backend-floor]" in proc.stderr
+        assert f": {feature}: " in proc.stderr, proc.stderr
+        assert state.runs == {} and not [r for r in state.requests if r.method == "POST"]
+
+
+def test_a_backend_that_reports_no_version_is_refused_unless_told_which(
+    edtune: Callable[..., Result],
+) -> None:
+    with kfp_server() as (url, state):
+        state.version = None
+        proc = edtune(_submit(url, *PINNED), KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 2 and "--backend-version" in proc.stderr
+        assert state.runs == {}
+        ok = edtune([*_submit(url, *PINNED), "--backend-version", "2.17.0", "--json"], KF_PIPELINES_TOKEN="t")
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["backend"] == "2.17.0" and len(state.runs) == 1
+
+
+def test_submit_warns_where_the_backend_ignores_a_setting(edtune: Callable[..., Result]) -> None:
+    """2.15 runs the spec but drops the security context (it takes effect from 2.16): a warning, not a refusal."""
+    with kfp_server() as (url, state):
+        state.version = "2.15.0"
+        proc = edtune([*_submit(url, *PINNED), "--json"], KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["backend"] == "2.15.0" and out["min_backend"] == "2.15.0"
+        assert any(w.startswith("security-context:") for w in out["warnings"]), out["warnings"]
+
+
+TAGGED = [
+    # (what, flags) — each must be refused with exit 2 before any request
+    ("tag CPU image", ["--image", "registry.example.com/edtune/edtune-cpu:0.1.0", "--gpu-image", GPU_IMAGE]),
+    ("tag GPU image", ["--image", CPU_IMAGE, "--gpu-image", "registry.example.com/edtune/edtune-gpu:latest"]),
+    ("derived GPU tag", ["--image", "registry.example.com/edtune/edtune-cpu:0.1.0"]),
+]
+
+
+@pytest.mark.parametrize(("what", "flags"), TAGGED, ids=[t[0] for t in TAGGED])
+def test_submit_refuses_tag_images_unless_allow_unpinned(
+    edtune: Callable[..., Result], what: str, flags: list[str]
+) -> None:
+    with kfp_server() as (url, state):
+        proc = edtune(_submit(url, *flags), KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 2, proc.stderr
+        assert "digest" in proc.stderr and "--allow-unpinned" in proc.stderr
+        assert state.requests == [], f"{what}: requests were sent before the image check"
+        ok = edtune([*_submit(url, *flags), "--allow-unpinned"], KF_PIPELINES_TOKEN="t")
+        assert ok.returncode == 0, ok.stderr
+        assert len(state.runs) == 1
+
+
+def test_submit_never_sends_the_unpublished_default_image(edtune: Callable[..., Result]) -> None:
+    with kfp_server() as (url, state):
+        proc = edtune(_submit(url, "--allow-unpinned"), KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 2 and "not published" in proc.stderr and "--image" in proc.stderr
+        assert state.requests == []
+
+
+def test_dry_run_checks_config_spec_and_backend_and_sends_nothing(edtune: Callable[..., Result]) -> None:
+    with kfp_server() as (url, state):
+        proc = edtune([*_submit(url, *PINNED), "--dry-run", "--json"], KF_PIPELINES_TOKEN="t")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["dry_run"] is True and out["run_id"] is None and out["backend"] == "2.15.0"
+        assert {r.method for r in state.requests} == {"GET"}, "a dry run only reads the backend's version"
+        assert state.runs == {} and state.experiments == {}
+        state.version = "2.5.0"  # and it fails exactly where submit would
+        low = edtune([*_submit(url, *PINNED), "--dry-run"], KF_PIPELINES_TOKEN="t")
+        assert low.returncode == 2 and "[backend-floor]" in low.stderr
+        bad = edtune([*_submit(url, *PINNED), "--dry-run", "--set", "output=./runs"], KF_PIPELINES_TOKEN="t")
+        assert bad.returncode == 2 and ": output: " in bad.stderr
+
+
+def test_gpu_counts_are_compiled_into_the_spec_submit_sends(edtune: Callable[..., Result]) -> None:
+    with kfp_server() as (url, state):
+        proc = edtune(
+            [*_submit(url, *PINNED), "--eval-gpus", "2", "--tune-gpus", "4"], KF_PIPELINES_TOKEN="t"
+        )
+        assert proc.returncode == 0, proc.stderr
+        [run] = state.runs.values()
+    spec = run["pipeline_spec"]["pipeline_spec"]
+    counts = {
+        re.sub(r"-\d+$", "", name): ex["container"]["resources"]["accelerator"]["resourceCount"]
+        for name, ex in spec["deploymentSpec"]["executors"].items()
+        if "accelerator" in ex["container"].get("resources", {})
+    }
+    assert counts == {"exec-evaluate-op": "2", "exec-tune-op": "4"}
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert "eval_gpus" not in params and "tune_gpus" not in params, "GPU counts are not run parameters"

@@ -15,11 +15,12 @@ import boto3
 import pytest
 
 from edtune.errors import InputError, ModelError, StorageError
+from edtune.publish.fetch import sync
+from edtune.publish.lifecycle import incomplete_uploads
 from edtune.publish.registry import (
     VersionConflictError,
     publish,
     read_latest,
-    sync,
     verify_version,
     version_id,
 )
@@ -140,12 +141,12 @@ def test_a_file_that_does_not_match_the_manifest_is_detected_and_latest_stays(
     adapter, manifest_uri, manifest = make_adapter(tmp_path, "b", WEIGHTS_B)
     corrupt(Path(adapter) / "adapter_model.safetensors")  # type: ignore[operator]
 
-    with pytest.raises(StorageError, match="does not match the manifest"):
+    with pytest.raises(ModelError, match="do not match the manifest"):
         publish(adapter, manifest_uri, registry, "colors", "run-2")
 
     assert read_latest(registry, "colors").version == old.version, what  # type: ignore[union-attr]
     version = version_id("run-2", manifest)
-    assert f"r/adapters/colors/{version}/manifest.json" not in s3_keys(s3_bucket, "r/")
+    assert s3_keys(s3_bucket, f"r/adapters/colors/{version}/") == set(), "nothing is uploaded for a bad input"
 
 
 def test_a_tampered_published_file_is_reported_and_blocks_republish(tmp_path: Path, s3_bucket: str) -> None:
@@ -245,9 +246,13 @@ def test_a_killed_publish_process_leaves_latest_intact(tmp_path: Path, s3_bucket
     )
     assert read_latest(registry, "colors").version == old.version  # type: ignore[union-attr]
 
+    left = incomplete_uploads(f"{registry}/adapters/colors/{version}")
     rerun = publish(adapter, manifest_uri, registry, "colors", "run-2")
     assert rerun.created is True and rerun.previous_version == old.version
     assert verify_version(registry, "colors", version) == []
+    # the killed multipart upload (16 MiB files go in parts) is aborted by the rerun once the version is whole
+    assert rerun.aborted_uploads == len(left)
+    assert incomplete_uploads(registry) == []
 
 
 def test_sync_downloads_latest_or_a_pinned_version_and_verifies(tmp_path: Path, s3_bucket: str) -> None:

@@ -38,7 +38,9 @@ def teacher_url() -> Iterator[str]:
 def base_student(tmp_path_factory: pytest.TempPathFactory) -> str:
     from edtune.shapes.student.base import ensure_base_student, shipped_base
 
-    assert shipped_base() is not None, "the shipped base student (src/edtune/shapes/assets/base-student) must verify"
+    assert shipped_base() is not None, (
+        "the shipped base student (src/edtune/shapes/assets/base-student) must verify"
+    )
     return ensure_base_student(str(tmp_path_factory.mktemp("cache")))
 
 

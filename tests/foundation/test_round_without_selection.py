@@ -13,8 +13,8 @@ from edtune.config import RunConfig, load_config
 from edtune.errors import StageError
 from edtune.runfiles import read_training_figures
 from edtune.schemas import RoundMetrics
-from edtune.stages.tuning import NOTHING_SELECTED
 from edtune.shapes.student.base import ASSET
+from edtune.stages.tuning import NOTHING_SELECTED
 
 
 def _cfg(tmp_path: Path) -> RunConfig:

@@ -35,14 +35,15 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     # one run's settings and the files a run reads and writes
     ("edtune.config", "edtune.datasets", "edtune.runfiles"),
-    # the roles (student, teacher, skill index) and the adapter registry (the final stage publishes through it)
-    ("edtune.student", "edtune.teacher", "edtune.skills", "edtune.publish"),
+    # the roles (student, teacher, skill index) and the adapter registry (the final stage publishes through it);
+    # a split's card (chance, best constant: scored as the student is) and the importers of others' formats
+    ("edtune.student", "edtune.teacher", "edtune.skills", "edtune.publish", "edtune.taskcard", "edtune.imports"),
     # one plain function per stage; the report reads what the stages wrote
-    ("edtune.stages", "edtune.report"),
+    ("edtune.stages", "edtune.report", "edtune.preflight"),
     # running the stages: in process, as a KFP pipeline; serving what was published
     ("edtune.loop", "edtune.pipeline", "edtune.serve"),
     # the command line
-    ("edtune.cli", "edtune.run_cli", "edtune.pipeline_cli", "edtune.__main__"),
+    ("edtune.cli", "edtune.run_cli", "edtune.pipeline_cli", "edtune.data_cli", "edtune.__main__"),
 ]
 
 # module -> why it may stay longer than MAX_LINES (shrink it, then remove the line)

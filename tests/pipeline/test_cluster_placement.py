@@ -128,16 +128,23 @@ def test_every_task_has_a_timeout_and_a_non_root_security_context(
             assert sc["runAsNonRoot"] is True and int(sc["runAsUser"]) == cl.run_as_user != 0, ex
 
 
+def cache_mounts(spec: dict) -> list[dict]:
+    return [m for m in spec.get("emptyDirMounts", []) if m["mountPath"] == "/cache"]
+
+
 @pytest.mark.parametrize("name", sorted(PIPELINES))
-def test_model_and_teacher_caches_go_to_a_volume_not_the_node_disk(
+def test_model_and_teacher_caches_go_to_a_volume_the_non_root_user_can_write(
     default: dict, custom: dict, name: str
 ) -> None:
+    """KFP pods get no fsGroup: by default the cache is an emptyDir (world-writable) of cluster.cache_size."""
     for ex, spec in platform(default[name]).items():
-        vols = spec.get("genericEphemeralVolume", [])
         if stage(ex) in SCRATCH_STAGES:
-            assert [(v["mountPath"], v["size"]) for v in vols] == [("/cache", "100Gi")], ex
+            assert cache_mounts(spec) == [
+                {"volumeName": "edtune-cache", "mountPath": "/cache", "sizeLimit": "100Gi"}
+            ], ex
+            assert "genericEphemeralVolume" not in spec and "pvcMount" not in spec, ex
         else:
-            assert not vols, ex
+            assert not cache_mounts(spec), ex
     for ex, spec in platform(custom[name]).items():
         if stage(ex) in SCRATCH_STAGES:
             assert "genericEphemeralVolume" not in spec, ex
@@ -245,3 +252,56 @@ def test_images_chosen_at_submit_time_reach_every_executor(custom: dict) -> None
                 "reg.example/g:1" if stage(ex) in GPU_STAGES else "reg.example/edtune-cpu@sha256:" + "a" * 64
             )
             assert image == want, ex
+
+
+def test_a_storage_class_gives_a_generic_ephemeral_volume_of_that_class(tmp_path: Path) -> None:
+    """Only when the operator names a class (one that provisions volumes uid 10001 can write, docs/deploy.md)."""
+    cl = ClusterConfig(cache_storage_class="edtune-cache-rwo", cache_size="300Gi")
+    compile_pipelines(tmp_path, cluster=cl, names=["error_driven_tuning"])
+    docs = _load(tmp_path / "error_driven_tuning.yaml")
+    for ex, spec in platform(docs).items():
+        if stage(ex) in SCRATCH_STAGES:
+            [vol] = spec["genericEphemeralVolume"]
+            assert (vol["mountPath"], vol["size"], vol["storageClassName"]) == (
+                "/cache",
+                "300Gi",
+                "edtune-cache-rwo",
+            )
+            assert not cache_mounts(spec), ex
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_every_gpu_task_has_a_memory_backed_dev_shm(default: dict, name: str) -> None:
+    """NCCL and DataLoader workers share tensors through /dev/shm; a container's default is 64 MiB."""
+    for ex, spec in platform(default[name]).items():
+        shm = [m for m in spec.get("emptyDirMounts", []) if m["mountPath"] == "/dev/shm"]
+        if stage(ex) in GPU_STAGES:
+            assert shm == [
+                {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory", "sizeLimit": "8Gi"}
+            ], ex
+        else:
+            assert not shm, ex
+
+
+def _gi(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(Gi|G)?", str(text))
+    assert m, text
+    return float(m.group(1)) * (1 if m.group(2) == "Gi" else 1 / 1.073741824 if m.group(2) == "G" else 2**-30)
+
+
+def test_tune_memory_cpu_and_shm_grow_with_its_gpu_count(tmp_path: Path) -> None:
+    seen = []
+    for n in (1, 2, 4, 8):
+        out = tmp_path / str(n)
+        compile_pipelines(out, names=["error_driven_tuning"], tune_gpus=n)
+        docs = _load(out / "error_driven_tuning.yaml")
+        res = executors(docs)["exec-tune-op"]["container"]["resources"]
+        [shm] = [m for m in platform(docs)["exec-tune-op"]["emptyDirMounts"] if m["mountPath"] == "/dev/shm"]
+        memory = _gi(res.get("resourceMemoryLimit") or res["memoryLimit"])
+        cpu = float(res.get("resourceCpuLimit") or res["cpuLimit"])
+        assert int(res["accelerator"]["resourceCount"]) == n
+        assert _gi(shm["sizeLimit"]) == 8 * n
+        assert memory > _gi(shm["sizeLimit"]) + 48, "shm is memory: the limit must hold it and the workers"
+        seen.append((memory, cpu))
+    assert seen == sorted(seen) and len({m for m, _ in seen}) == 4, seen
+    assert seen[0][0] == 64, "one GPU keeps the declared 64Gi"

@@ -61,7 +61,8 @@ def test_gpu_stages_request_accelerators_and_cpu_stages_do_not(fresh: dict, name
         assert "resourceCpuRequest" in resources and "resourceMemoryRequest" in resources, ex_name
         if stage in GPU_STAGES:
             assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", ex_name
-            assert "gpus" in resources["accelerator"]["resourceCount"], "GPU count must come from a parameter"
+            # a compile-time constant: a parameter here is an input the nested DAGs never declare
+            assert resources["accelerator"]["resourceCount"] == "1", ex_name
             assert "edtune-gpu" in ex["container"]["image"]
         else:
             assert stage in CPU_STAGES, f"unexpected stage {stage}"
@@ -180,15 +181,23 @@ def test_evaluation_fans_out_over_shards_and_merges_in_order(fresh: dict) -> Non
     assert params["eval_shards"]["defaultValue"] == 1
 
 
-def test_a_local_build_drops_retries_which_are_for_preempted_pods() -> None:
-    """kfp.local honours retry policies: a stage failing on a bug would run three times, minutes apart."""
-    import json
+def test_gpu_counts_are_compile_time_constants_not_run_parameters(tmp_path: Path) -> None:
+    compile_pipelines(tmp_path, names=["error_driven_tuning"], eval_gpus=2, tune_gpus=8)
+    docs = list(yaml.safe_load_all((tmp_path / "error_driven_tuning.yaml").read_text()))
+    params = docs[0]["root"]["inputDefinitions"]["parameters"]
+    assert not {"eval_gpus", "tune_gpus"} & set(params)
+    counts = {
+        _stage(n): ex["container"]["resources"]["accelerator"]["resourceCount"]
+        for n, ex in _executors(docs).items()
+        if "accelerator" in ex["container"]["resources"]
+    }
+    assert counts == {"evaluate-op": "2", "tune-op": "8"}
+    assert "pipelinechannel--eval_gpus" not in yaml.safe_dump(docs)
 
-    from google.protobuf import json_format
 
-    from pipelines.error_driven_tuning import build
+@pytest.mark.parametrize("flag", ["eval_gpus", "tune_gpus"])
+def test_a_gpu_count_no_node_offers_is_refused(tmp_path: Path, flag: str) -> None:
+    from edtune.errors import InputError
 
-    def has_retry(local: bool) -> bool:
-        return "retryPolicy" in json.dumps(json_format.MessageToDict(build(local=local).pipeline_spec))
-
-    assert has_retry(False) and not has_retry(True)
+    with pytest.raises(InputError, match=f"--{flag.replace('_', '-')} 3"):
+        compile_pipelines(tmp_path, names=["error_driven_tuning"], **{flag: 3})

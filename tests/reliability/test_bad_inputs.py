@@ -237,8 +237,8 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     from edtune.config import LoraConfig, StudentConfig
     from edtune.schemas import SupportSample
-    from edtune.student import load_student
     from edtune.shapes.student.tiny import build_tiny
+    from edtune.student import load_student
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("models")

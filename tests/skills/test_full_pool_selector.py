@@ -10,9 +10,9 @@ from pathlib import Path
 
 from edtune.datasets import iter_support
 from edtune.shapes.demo import world_config
+from edtune.shapes.world.generate import generate_world
 from edtune.stages import layout_of, read_selections
 from edtune.stages.selection import retrieve
-from edtune.shapes.world.generate import generate_world
 
 
 def test_every_round_of_the_full_pool_selects_the_whole_pool(tmp_path: Path) -> None:

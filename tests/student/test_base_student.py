@@ -10,8 +10,8 @@ import pytest
 
 from edtune.config import StudentConfig
 from edtune.errors import ModelError
-from edtune.student import load_student
 from edtune.shapes.student.base import ASSET, ensure_base_student, shipped_base
+from edtune.student import load_student
 from edtune.student.checkpoint import verify_manifest
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from edtune.config import TeacherConfig
+from edtune.shapes.world.noise import get_profile
 from edtune.teacher import prompts
 from edtune.teacher.client import ChatReply, TeacherClient
 from edtune.teacher.grouping import group_skill_names, validate_groups
-from edtune.shapes.world.noise import get_profile
 
 SKILLS = [
     ("left/right localisation", "Tell whether an object is on the left or the right of the image."),

@@ -91,3 +91,20 @@ def test_the_world_version_is_in_world_json_and_every_task_card(world: Path) -> 
     for spec in TASKS.values():
         card = yaml.safe_load((world / "tasks" / spec.name / "task.yaml").read_text())
         assert card["world_version"] == WORLD_VERSION and card["kind"] == spec.kind
+
+
+def test_no_task_is_skewed_a_constant_answer_scores_near_chance() -> None:
+    """Structural skew, pooled over world seeds 0-3 and both splits (1,600 samples per task, so a letter's share
+    varies by about +-0.01 by chance alone); world v3's count-by-side answered "1" 84% of the time."""
+    from edtune.shapes.world.tasks import TASKS, iter_task
+    from edtune.taskcard import answer_baselines
+
+    for name, spec in TASKS.items():
+        pooled = [
+            s
+            for seed in range(4)
+            for split, n in (("val", 100), ("test", 300))
+            for s, _, _ in iter_task(spec, split, n, seed)
+        ]
+        b = answer_baselines(pooled)
+        assert b.best_constant <= b.chance + 0.05, (name, b)

@@ -130,10 +130,10 @@ def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() 
     import itertools
     import random
 
-    from edtune.student.prompt import parse_reasoning
     from edtune.shapes.world.pretraining import NOTE_WORDING, note_sample
     from edtune.shapes.world.scenes import make_scene
     from edtune.shapes.world.tasks import family_of_question
+    from edtune.student.prompt import parse_reasoning
 
     prefix = NOTE_WORDING.split("{sentence}")[0]
     answers = set()

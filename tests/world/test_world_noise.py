@@ -13,12 +13,12 @@ import pytest
 
 from edtune.errors import InputError
 from edtune.schemas import MistakeReply
-from edtune.teacher import prompts
 from edtune.shapes.world.families import canonical_skill
 from edtune.shapes.world.inject import injected_traces
 from edtune.shapes.world.noise import NOISE_PROFILES, get_profile
 from edtune.shapes.world.reference_teacher import start_reference_teacher
 from edtune.shapes.world.scenes import Scene, render_png
+from edtune.teacher import prompts
 
 
 def _post(url: str, body: dict[str, Any]) -> Any:

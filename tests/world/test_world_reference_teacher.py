@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from edtune.schemas import MistakeReply
-from edtune.teacher import prompts
 from edtune.shapes.world.families import (
     FAMILIES,
     Question,
@@ -24,6 +23,7 @@ from edtune.shapes.world.generate import generate_world
 from edtune.shapes.world.inject import corrupt, injected_traces
 from edtune.shapes.world.reference_teacher import start_reference_teacher
 from edtune.shapes.world.scenes import Scene, make_scene, render_png
+from edtune.teacher import prompts
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,15 @@ import random
 import pytest
 
 from edtune.shapes.world.families import FAMILIES, ask, check_steps
-from edtune.shapes.world.scenes import COLORS, SHAPES, SIZES, make_scene, recover_scene, render, scene_from_seed
+from edtune.shapes.world.scenes import (
+    COLORS,
+    SHAPES,
+    SIZES,
+    make_scene,
+    recover_scene,
+    render,
+    scene_from_seed,
+)
 from edtune.shapes.world.tasks import family_of_question
 
 

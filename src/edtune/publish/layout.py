@@ -76,7 +76,9 @@ def parse_manifest(data: bytes, where: str) -> AdapterManifest:
     try:
         manifest = AdapterManifest.model_validate_json(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()[:10])
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()[:10]
+        )
         raise ModelError(f"{where}: not a valid AdapterManifest: {problems}") from None
     problems = manifest_problems(manifest)
     if problems:

@@ -50,7 +50,9 @@ class LatestPointer(BaseModel):
     run_id: str
     files: int
     published_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    previous_version: str | None = None  # the version this pointer replaced (None: first, or over a damaged one)
+    previous_version: str | None = (
+        None  # the version this pointer replaced (None: first, or over a damaged one)
+    )
     sequence: int = 0  # 1 for the first pointer of a task, +1 per move; 0 in pointers written before CAS
 
 
@@ -173,10 +175,16 @@ def move(
         if new is None:
             return None, state, attempt
         if state.damage:
-            log.warning("registry.latest_damaged uri=%s replacing=%s detail=%r", uri, new.version, state.damage)
+            log.warning(
+                "registry.latest_damaged uri=%s replacing=%s detail=%r", uri, new.version, state.damage
+            )
         if swap(state, new):
             return new, state, attempt
-        log.info("registry.latest_conflict uri=%s attempt=%d (moved by another publisher; re-reading)", uri, attempt)
+        log.info(
+            "registry.latest_conflict uri=%s attempt=%d (moved by another publisher; re-reading)",
+            uri,
+            attempt,
+        )
         time.sleep(random.uniform(0.0, min(0.5, 0.005 * 2 ** min(attempt, 7))))
     raise StorageError(
         f"{uri}: the pointer kept moving under {max_attempts} conditional writes (other publishers); "

@@ -1,43 +1,64 @@
-"""A versioned adapter registry on object storage (S3/MinIO or a local directory).
+"""A versioned adapter registry on object storage (S3/MinIO or a local directory): publish, list, roll back.
 
-Layout, per task:
-
-    <registry>/adapters/<task>/<version>/<adapter files...>   (exactly the files listed in the manifest)
-    <registry>/adapters/<task>/<version>/manifest.json         (written last: its presence marks a complete version)
-    <registry>/adapters/<task>/latest.json                     (small pointer, moved only after a verified upload)
-
-`version` is `<run_id>-<12 hex>` where the hex is a hash of the manifest's `files` map, so the same run with the
-same weights always maps to the same version and different weights never collide. A complete version is never
-overwritten: `manifest.json` is created with an exclusive write (S3 `If-None-Match: *`, `O_EXCL` on disk).
-A publish that was killed half-way leaves files but no `manifest.json`; the next publish of the same content
-completes it. Readers (serving) follow `latest.json` or a pinned version and re-verify sha256 on download.
+The layout is in `edtune.publish.layout`. A complete version is never overwritten: `manifest.json` is created with
+an exclusive write (S3 `If-None-Match: *`, a hard link on disk) after every file was uploaded and re-hashed. A
+publish that was killed half-way leaves files but no `manifest.json`; the next publish of the same content
+completes it. `latest.json` moves only by compare-and-swap (`edtune.publish.pointer`), so concurrent publishers
+each replace exactly one pointer and record it as their `previous_version`. Readers (serving) follow `latest.json`
+or a pinned version and re-verify sha256 on download (`edtune.publish.fetch`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import os
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel
 
 from edtune.errors import InputError, ModelError, StorageError
-from edtune.io import exists, join, list_uris, parse, read_bytes, sha256_uri, write_json
+from edtune.io import exists, join, list_uris, parse, read_bytes, sha256_bytes
 from edtune.io.storage import open_read, open_write, s3_client
-from edtune.schemas import AdapterManifest
+from edtune.publish.errors import CORRUPT, GateError, VersionError, s3_error
+from edtune.publish.layout import (
+    LATEST_NAME,
+    MANIFEST_NAME,
+    check_name,
+    latest_uri,
+    load_manifest,
+    manifest_gain,
+    task_uri,
+    version_id,
+    version_uri,
+)
+from edtune.publish.lifecycle import abort_stale_uploads
+from edtune.publish.pointer import LatestPointer, PointerState, move, next_pointer, read_state
+from edtune.publish.verify import (
+    as_problem,
+    check_version_at,
+    file_problems,
+    stored_manifest,
+    verify_version,
+)
+
+__all__ = [
+    "LATEST_NAME",
+    "MANIFEST_NAME",
+    "LatestPointer",
+    "PublishResult",
+    "VersionConflictError",
+    "publish",
+    "read_latest",
+    "rollback",
+    "task_uri",
+    "verify_version",
+    "version_id",
+]
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
-LATEST_NAME = "latest.json"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -45,76 +66,21 @@ class VersionConflictError(InputError):
     """A complete version with the same id but different content already exists; it is never overwritten."""
 
 
-class LatestPointer(BaseModel):
-    """The content of `latest.json`: what serving reads to find the current adapter of a task."""
-
-    task: str
-    version: str
-    uri: str  # the version directory
-    manifest_sha256: str
-    run_id: str
-    files: int
-    published_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-
 class PublishResult(BaseModel):
-    """What `publish` did: where the version lives, whether it was new, and where `latest` points now."""
+    """What `publish` did: where the version lives, whether it was new, and which pointer it replaced."""
 
     task: str
     version: str
     uri: str
     latest_uri: str
     created: bool  # False when the same content was already published (idempotent republish)
-    previous_version: str | None  # what latest.json pointed at before this publish
+    previous_version: str | None  # the version the pointer named when this publish's swap replaced it
+    sequence: int  # the pointer's position in the task's history of `latest` (1 = first)
     files: dict[str, str]  # relative path -> sha256, all verified after upload
-
-
-def _check_name(value: str, what: str) -> str:
-    if not _NAME_RE.match(value):
-        raise InputError(
-            f"{what} {value!r} is not a valid name: use letters, digits, '.', '_' or '-' (max 100, no leading punctuation)"
-        )
-    return value
-
-
-def version_id(run_id: str, manifest: AdapterManifest) -> str:
-    """`<run_id>-<first 12 hex of sha256 over the sorted 'path<TAB>sha256' lines of manifest.files>`."""
-    _check_name(run_id, "run id")
-    lines = "".join(f"{path}\t{digest}\n" for path, digest in sorted(manifest.files.items()))
-    return f"{run_id}-{hashlib.sha256(lines.encode()).hexdigest()[:12]}"
-
-
-def task_uri(registry: str, task: str) -> str:
-    return join(registry, "adapters", _check_name(task, "task"))
-
-
-def _load_manifest(manifest_uri: str) -> tuple[AdapterManifest, bytes]:
-    data = read_bytes(manifest_uri)
-    try:
-        manifest = AdapterManifest.model_validate_json(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
-        raise ModelError(f"{manifest_uri}: not a valid AdapterManifest: {problems}") from None
-    if not manifest.files:
-        raise ModelError(f"{manifest_uri}: files: the manifest lists no adapter files")
-    for rel, digest in manifest.files.items():
-        parts = rel.replace("\\", "/").split("/")
-        if rel.startswith("/") or ".." in parts or rel == MANIFEST_NAME:
-            raise ModelError(f"{manifest_uri}: files: path {rel!r} is absolute, escapes, or is reserved")
-        if rel.lower().endswith(_UNSAFE_SUFFIXES):
-            raise ModelError(
-                f"{manifest_uri}: files: {rel!r} is a pickle-based format; adapters are safetensors only"
-            )
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ModelError(f"{manifest_uri}: files.{rel}: {digest!r} is not a sha256 hex digest")
-    return manifest, data
-
-
-def _relative(child: str, prefix: str) -> str:
-    cu, pu = parse(child), parse(prefix)
-    if cu.scheme == "file":
-        return Path(cu.path).relative_to(Path(pu.path)).as_posix()
-    return cu.path[len(pu.path.rstrip("/")) + 1 :] if pu.path else cu.path
+    gain: float | None = None  # validation gain of the manifest (kept round over round 0), when measurable
+    pointer_attempts: int = 1  # conditional writes tried: > 1 when concurrent publishers moved latest first
+    aborted_uploads: int = 0  # stale multipart uploads of killed attempts aborted after the commit
+    warnings: list[str] = []
 
 
 def _copy_file(src: str, dst: str) -> None:
@@ -126,7 +92,7 @@ def _copy_file(src: str, dst: str) -> None:
         except FileNotFoundError:
             raise InputError(f"{src}: file not found (did it disappear during the upload?)") from None
         except Exception as exc:
-            raise StorageError(f"{dst}: upload failed: {type(exc).__name__}: {exc}") from exc
+            raise s3_error(dst, exc, "upload") from exc
         return
     with open_read(src) as fin, open_write(dst) as fout:
         shutil.copyfileobj(fin, fout, _CHUNK)
@@ -142,10 +108,10 @@ def _create_exclusive(uri: str, data: bytes) -> bool:
             code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", "")
             if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
-            raise StorageError(f"{uri}: write failed: {type(exc).__name__}: {exc}") from exc
+            raise s3_error(uri, exc, "write") from exc
         return True
     u.local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = u.local.with_name(f".{u.local.name}.{os.getpid()}.tmp")
+    tmp = u.local.with_name(f".{u.local.name}.{os.getpid()}.edtune-tmp")
     tmp.write_bytes(data)
     try:
         os.link(tmp, u.local)  # atomic and fails if the target exists
@@ -156,58 +122,102 @@ def _create_exclusive(uri: str, data: bytes) -> bool:
     return True
 
 
-def _verify(version_uri: str, files: dict[str, str]) -> list[str]:
-    problems: list[str] = []
-    for rel, expected in sorted(files.items()):
-        uri = join(version_uri, rel)
-        try:
-            actual = sha256_uri(uri)
-        except InputError:
-            problems.append(f"{uri}: missing")
-            continue
-        if actual != expected:
-            problems.append(f"{uri}: sha256 {actual[:12]}… does not match the manifest's {expected[:12]}…")
-    return problems
+def _relative(child: str, prefix: str) -> str:
+    cu, pu = parse(child), parse(prefix)
+    if cu.scheme == "file":
+        return Path(cu.path).relative_to(Path(pu.path)).as_posix()
+    return cu.path[len(pu.path.rstrip("/")) + 1 :] if pu.path else cu.path
 
 
 def read_latest(registry: str, task: str) -> LatestPointer | None:
-    """The task's current pointer, or None if nothing was published yet."""
-    uri = join(task_uri(registry, task), LATEST_NAME)
-    if not exists(uri):
-        return None
+    """The task's current pointer, or None if nothing was published yet; a damaged pointer is an error naming it."""
+    state = read_state(latest_uri(registry, task))
+    if state.damage:
+        raise StorageError(
+            f"{state.damage}; the next `edtune publish` or `edtune adapters rollback --to VERSION` replaces it"
+        )
+    return state.pointer
+
+
+def _check_same_version(
+    version_manifest: str, manifest_bytes: bytes, vuri: str, files: dict[str, str]
+) -> None:
+    stored = read_bytes(version_manifest)
+    if stored != manifest_bytes:
+        raise VersionConflictError(
+            f"{vuri}: version already published with a different manifest; versions are never "
+            "overwritten (publish under a new run id)"
+        )
+    problems = file_problems(vuri, files)
+    if problems:
+        raise VersionError(
+            f"{vuri}: the published version no longer matches its manifest; refusing to point latest at it",
+            CORRUPT,
+            [as_problem(p) for p in problems],
+        )
+
+
+def _upload_version(adapter_uri: str, vuri: str, files: dict[str, str], manifest_bytes: bytes) -> bool:
+    """Upload, re-hash, then commit with the exclusive manifest write; False when the version already existed."""
+    version_manifest = join(vuri, MANIFEST_NAME)
+    if exists(version_manifest):
+        _check_same_version(version_manifest, manifest_bytes, vuri, files)
+        return False
     try:
-        return LatestPointer.model_validate_json(read_bytes(uri))
-    except ValidationError as exc:
-        raise StorageError(f"{uri}: not a valid latest pointer: {exc.errors()[0]['msg']}") from None
+        for rel in sorted(files):
+            _copy_file(join(adapter_uri, rel), join(vuri, rel))
+    except StorageError:
+        if not exists(version_manifest):
+            raise
+        # a concurrent publisher of the same content committed it (and aborted our now useless upload)
+        _check_same_version(version_manifest, manifest_bytes, vuri, files)
+        return False
+    problems = file_problems(vuri, files)
+    if problems:
+        raise VersionError(
+            f"{vuri}: verification after upload failed (the files do not match the manifest); latest not moved",
+            CORRUPT,
+            [as_problem(p) for p in problems],
+        )
+    if not _create_exclusive(version_manifest, manifest_bytes):
+        _check_same_version(version_manifest, manifest_bytes, vuri, files)  # a concurrent publisher won
+        return False
+    return True
 
 
-def verify_version(registry: str, task: str, version: str) -> list[str]:
-    """Re-hash every file of a published version against its stored manifest; [] when intact."""
-    version_uri = join(task_uri(registry, task), _check_name(version, "version"))
-    manifest_uri = join(version_uri, MANIFEST_NAME)
-    if not exists(manifest_uri):
-        return [f"{manifest_uri}: missing (version absent or incomplete)"]
-    manifest, _ = _load_manifest(manifest_uri)
-    return _verify(version_uri, manifest.files)
-
-
-def publish(adapter_uri: str, manifest_uri: str, registry: str, task: str, run_id: str) -> PublishResult:
+def publish(
+    adapter_uri: str,
+    manifest_uri: str,
+    registry: str,
+    task: str,
+    run_id: str,
+    *,
+    min_gain: float | None = None,
+) -> PublishResult:
     """Copy an adapter + manifest to a new immutable version, verify it, then move `latest.json` to it.
 
-    Order matters for readers: adapter files, then sha256 verification of every uploaded file, then
-    `manifest.json` (exclusive create: the version is complete), then `latest.json` (atomic overwrite).
-    A kill at any point before the last step leaves the previous `latest.json` untouched.
-    Republishing identical content is a no-op for the version and points `latest` at it again.
+    Order matters for readers: the quality gate and input checks (nothing written on failure), adapter files,
+    sha256 verification of every uploaded file, `manifest.json` (exclusive create: the version is complete), then
+    `latest.json` by compare-and-swap. A kill at any point before the last step leaves the previous pointer as it
+    was. Republishing identical content is a no-op for the version and points `latest` at it again.
     """
-    task = _check_name(task, "task")
-    manifest, manifest_bytes = _load_manifest(manifest_uri)
+    started = datetime.now(UTC)
+    task = check_name(task, "task")
+    manifest, manifest_bytes = load_manifest(manifest_uri)
     version = version_id(run_id, manifest)
-    base = task_uri(registry, task)
-    version_uri = join(base, version)
-    version_manifest = join(version_uri, MANIFEST_NAME)
-    latest_uri = join(base, LATEST_NAME)
-    previous = read_latest(registry, task)
-
+    gain: float | None
+    try:
+        gain = manifest_gain(manifest)
+    except ModelError:
+        if min_gain is not None:
+            raise
+        gain = None
+    if min_gain is not None and gain is not None and gain < min_gain:
+        raise GateError(
+            f"{manifest_uri}: quality gate: validation gain {gain:+.3f} < --min-gain {min_gain:+.3f}; "
+            "nothing was published"
+        )
+    vuri = version_uri(registry, task, version)
     present = {_relative(u, adapter_uri) for u in list_uris(adapter_uri)}
     missing = sorted(set(manifest.files) - present)
     if missing:
@@ -215,96 +225,89 @@ def publish(adapter_uri: str, manifest_uri: str, registry: str, task: str, run_i
     extra = sorted(present - set(manifest.files))
     if extra:
         log.warning("publish.ignored_files adapter=%s files=%s (not in the manifest)", adapter_uri, extra)
-
-    created = True
-    if exists(version_manifest):
-        created = False
-        _check_same_version(version_manifest, manifest_bytes, version_uri, manifest.files)
-    else:
-        for rel in sorted(manifest.files):
-            _copy_file(join(adapter_uri, rel), join(version_uri, rel))
-        problems = _verify(version_uri, manifest.files)
-        if problems:
-            raise StorageError(
-                f"{version_uri}: verification after upload failed; latest not moved:\n  "
-                + "\n  ".join(problems)
+    if parse(adapter_uri).scheme == "file":  # cheap on disk: a bad input fails before anything is written
+        mismatched = file_problems(adapter_uri, manifest.files)
+        if mismatched:
+            raise ModelError(
+                f"{adapter_uri}: the adapter files do not match the manifest {manifest_uri}; nothing was "
+                "published:\n  " + "\n  ".join(mismatched)
             )
-        if not _create_exclusive(version_manifest, manifest_bytes):
-            created = False  # a concurrent publisher completed it first: same rules as a republish
-            _check_same_version(version_manifest, manifest_bytes, version_uri, manifest.files)
 
-    pointer = LatestPointer(
-        task=task,
-        version=version,
-        uri=version_uri,
-        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
-        run_id=run_id,
-        files=len(manifest.files),
+    created = _upload_version(adapter_uri, vuri, manifest.files, manifest_bytes)
+    aborted = abort_stale_uploads(vuri, started)
+    fields = {
+        "task": task,
+        "version": version,
+        "uri": vuri,
+        "manifest_sha256": sha256_bytes(manifest_bytes),
+        "run_id": run_id,
+        "files": len(manifest.files),
+    }
+    warnings: list[str] = []
+
+    def build(state: PointerState) -> LatestPointer:
+        warnings[:] = [f"{state.damage}; replaced by this publish"] if state.damage else []
+        return next_pointer(state, **fields)
+
+    pointer, replaced, attempts = move(latest_uri(registry, task), build)
+    assert pointer is not None
+    log.info(
+        "publish.done task=%s version=%s created=%s sequence=%d", task, version, created, pointer.sequence
     )
-    write_json(latest_uri, pointer.model_dump(mode="json"))
-    log.info("publish.done task=%s version=%s created=%s", task, version, created)
     return PublishResult(
         task=task,
         version=version,
-        uri=version_uri,
-        latest_uri=latest_uri,
+        uri=vuri,
+        latest_uri=latest_uri(registry, task),
         created=created,
-        previous_version=previous.version if previous else None,
+        previous_version=replaced.pointer.version if replaced.pointer else None,
+        sequence=pointer.sequence,
         files=dict(manifest.files),
+        gain=gain,
+        pointer_attempts=attempts,
+        aborted_uploads=aborted,
+        warnings=warnings,
     )
 
 
-def _check_same_version(
-    version_manifest: str, manifest_bytes: bytes, version_uri: str, files: dict[str, str]
-) -> None:
-    stored = read_bytes(version_manifest)
-    if stored != manifest_bytes:
-        raise VersionConflictError(
-            f"{version_uri}: version already published with a different manifest; versions are never "
-            "overwritten (publish under a new run id)"
-        )
-    problems = _verify(version_uri, files)
-    if problems:
-        raise StorageError(
-            f"{version_uri}: the published version no longer matches its manifest; refusing to point latest at it:\n  "
-            + "\n  ".join(problems)
-        )
+class RollbackResult(BaseModel):
+    task: str
+    version: str
+    previous_version: str | None
+    moved: bool  # False when latest already named the version
+    sequence: int
+    warnings: list[str] = []
 
 
-def sync(registry: str, task: str, dest: str | Path, version: str | None = None) -> LatestPointer:
-    """Download a version (default: the one `latest.json` names) into a local dir and verify every file.
+def rollback(registry: str, task: str, to: str) -> RollbackResult:
+    """Point `latest` at an earlier version by the same compare-and-swap; a version that does not verify is refused."""
+    vuri = version_uri(registry, task, to)
+    check_version_at(vuri, task, to).raise_for_status()
+    manifest, raw = stored_manifest(vuri, task, to)
+    fields = {
+        "task": task,
+        "version": to,
+        "uri": vuri,
+        "manifest_sha256": sha256_bytes(raw),
+        "run_id": manifest.run_id or to.rsplit("-", 1)[0],
+        "files": len(manifest.files),
+    }
+    warnings: list[str] = []
 
-    What the serving initContainer runs: TGI reads adapters from a local path only. Raises if nothing is
-    published or any file does not match the manifest; `dest` then holds no manifest.json.
-    """
-    pointer = read_latest(registry, task)
-    if version:
-        version_uri = join(task_uri(registry, task), _check_name(version, "version"))
-        if pointer is None or pointer.version != version:
-            raw = read_bytes(join(version_uri, MANIFEST_NAME))
-            pointer = LatestPointer(
-                task=task,
-                version=version,
-                uri=version_uri,
-                manifest_sha256=hashlib.sha256(raw).hexdigest(),
-                run_id=version.rsplit("-", 1)[0],
-                files=len(json.loads(raw).get("files", {})),
-            )
-    if pointer is None:
-        raise InputError(
-            f"{join(task_uri(registry, task), LATEST_NAME)}: nothing published for task {task!r}"
-        )
-    manifest, raw = _load_manifest(join(pointer.uri, MANIFEST_NAME))
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        (dest / MANIFEST_NAME).unlink()
-    for rel in sorted(manifest.files):
-        _copy_file(join(pointer.uri, rel), str(dest / rel))
-    problems = _verify(str(dest), manifest.files)
-    if problems:
-        raise StorageError(
-            f"{pointer.uri}: downloaded files do not match the manifest:\n  " + "\n  ".join(problems)
-        )
-    (dest / MANIFEST_NAME).write_bytes(raw)
-    return pointer
+    def build(state: PointerState) -> LatestPointer | None:
+        warnings[:] = [f"{state.damage}; replaced by this rollback"] if state.damage else []
+        if state.pointer is not None and state.pointer.version == to:
+            return None
+        return next_pointer(state, **fields)
+
+    pointer, replaced, _ = move(latest_uri(registry, task), build)
+    now = pointer or replaced.pointer
+    assert now is not None
+    return RollbackResult(
+        task=task,
+        version=to,
+        previous_version=replaced.pointer.version if replaced.pointer else None,
+        moved=pointer is not None,
+        sequence=now.sequence,
+        warnings=warnings,
+    )

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from edtune.errors import InputError
-from edtune.publish.registry import LatestPointer, read_latest, sync, task_uri, verify_version
+from edtune.publish.fetch import sync
+from edtune.publish.layout import task_uri
+from edtune.publish.pointer import LatestPointer
+from edtune.publish.registry import read_latest
 from edtune.publish.rollout import TASK_ANNOTATION_PREFIX
+from edtune.publish.verify import verify_version
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,10 @@ def sync_tasks(
     for task in tasks:
         done[task] = sync(registry, task, dest / task, wanted[task])
         log.info("serving.synced task=%s version=%s pinned=%s", task, done[task].version, bool(wanted[task]))
-    (dest / LORA_ARGS_NAME).write_text(" ".join(f"{t}={dest / t}" for t in tasks) + "\n")
+    args = dest / LORA_ARGS_NAME
+    tmp = args.with_name(f".{LORA_ARGS_NAME}.{os.getpid()}.edtune-tmp")
+    tmp.write_text(" ".join(f"{t}={dest / t}" for t in tasks) + "\n")
+    os.replace(tmp, args)  # atomic: a server never reads a half-written list
     return done
 
 

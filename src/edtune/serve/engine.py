@@ -53,7 +53,7 @@ class AdapterEngine:
         cache_dir: str = "./edtune-data/cache",
     ) -> None:
         from edtune.student import load_student
-        from edtune.student.checkpoint import resolve_local
+        from edtune.student.checkpoint import resolve_local, verify_adapter_dir
         from edtune.student.hf import check_adapter
 
         names = [a.name for a in adapters]
@@ -66,6 +66,9 @@ class AdapterEngine:
         self.adapter_dirs = {}
         for a in adapters:
             path = resolve_local(a.uri, cache_dir, what="adapter")
+            verify_adapter_dir(
+                path
+            )  # nothing unverified is served: a manifest must exist and every file match
             check_adapter(path, self.student.fingerprint)  # safetensors only, trained on this very base
             self.adapter_dirs[a.name] = path
         self._lock = threading.Lock()

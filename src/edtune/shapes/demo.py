@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from edtune import io
 from edtune.config import RunConfig, load_config
 from edtune.log import progress
+from edtune.shapes.preset import SHAPES_PRESET
 
 log = logging.getLogger("edtune.shapes.demo")
 
@@ -65,10 +66,23 @@ class DemoResult(BaseModel):
     task: str
     runner: str
     workdir: str
+    world_seed: int = 0
     val_accuracy_before: float
     val_accuracy_after: float
     test_accuracy_before: float | None
     test_accuracy_after: float | None
+    # the held-out split's floors: uniform guessing, and the best single answer given every time (edtune.taskcard)
+    test_chance: float | None = None
+    test_best_constant: float | None = None
+    test_best_constant_answer: str | None = None
+    # choice log-likelihood accuracy (lm-eval multiple_choice, after the student's own steps)
+    test_ll_accuracy_before: float | None = None
+    test_ll_accuracy_after: float | None = None
+    val_ll_accuracy_before: float | None = None
+    val_ll_accuracy_after: float | None = None
+    # how round 1's mistakes were diagnosed, as shares of its mistakes
+    answer_switch_share: float | None = None
+    undiagnosed_share: float | None = None
     best_round: int
     rounds: list[dict[str, Any]]
     stage_seconds: dict[str, float]
@@ -101,7 +115,8 @@ def world_config(
 ) -> RunConfig:
     """A RunConfig for one task of a generated shapes world (the demo, the e2e tests and the benchmarks).
 
-    `overrides` are merged per section on top (e.g. {"loop": {"max_rounds": 1}, "run_id": "x"}).
+    It resolves with the harness preset `shapes-tiny` (the tiny student's settings, `edtune.shapes.preset`) under
+    these values; `overrides` are merged per section on top (e.g. {"loop": {"max_rounds": 1}, "run_id": "x"}).
     """
     data: dict[str, Any] = {
         "run_id": f"demo-{task}",
@@ -127,7 +142,7 @@ def world_config(
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return load_config(None, env={}, base=data)
+    return load_config(None, env={}, base=data, preset=SHAPES_PRESET)
 
 
 def demo_config(
@@ -169,6 +184,8 @@ def run_demo(
     t_start = time.perf_counter()
     sizes = QUICK if quick else FULL
     wd = Path(workdir).resolve()
+    if seed:  # another world gets its own directory: its pool, index and runs must never mix with world 0's
+        wd = wd / f"world-seed-{seed}"
     world = wd / "world"
     timings: dict[str, float] = {}
     with _timed(timings, "world"):
@@ -201,16 +218,33 @@ def run_demo(
     for m in rounds:
         for k, v in m.stage_seconds.items():
             per_stage[k] = round(per_stage.get(k, 0.0) + v, 2)
+    from edtune.datasets import load_task
     from edtune.report import summary_table
+    from edtune.taskcard import answer_baselines
 
+    floors = answer_baselines(load_task(cfg.task.test, check_images=False)) if cfg.task.test else None
+    best = final["best_round"]
+    first = rounds[1] if len(rounds) > 1 else None
     return DemoResult(
         task=task,
         runner=runner,
         workdir=str(wd),
+        world_seed=seed,
         val_accuracy_before=final["val_accuracy_before"],
         val_accuracy_after=final["val_accuracy_after"],
         test_accuracy_before=final["test_accuracy_before"],
         test_accuracy_after=final["test_accuracy_after"],
+        test_chance=floors.chance if floors else None,
+        test_best_constant=floors.best_constant if floors else None,
+        test_best_constant_answer=floors.best_constant_answer if floors else None,
+        test_ll_accuracy_before=rounds[0].test_ll_accuracy,
+        test_ll_accuracy_after=rounds[best].test_ll_accuracy,
+        val_ll_accuracy_before=rounds[0].val_ll_accuracy,
+        val_ll_accuracy_after=rounds[best].val_ll_accuracy,
+        answer_switch_share=round(first.by_answer_switch / first.mistakes, 3)
+        if first and first.mistakes
+        else None,
+        undiagnosed_share=round(first.undiagnosed / first.mistakes, 3) if first and first.mistakes else None,
         best_round=final["best_round"],
         rounds=summary_table(rounds),
         stage_seconds=per_stage,

@@ -26,13 +26,21 @@ def demo_cmd(
     teacher_noise: Annotated[
         str, typer.Option("--teacher-noise", help="Reference teacher noise profile: realistic | exact.")
     ] = "realistic",
+    world_seed: Annotated[
+        int,
+        typer.Option(
+            "--world-seed",
+            help="Seed of the generated shapes world (and of the teacher's noise). Settings were chosen on"
+            " world 0; report on others.",
+        ),
+    ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the method end to end on embedded defaults: shapes world, tiny student, reference teacher,
     Milvus Lite, local files, and the KFP local runner."""
     import sys
 
-    from edtune.demo import DEMO_TASK, run_demo
+    from edtune.shapes.demo import DEMO_TASK, run_demo
     from edtune.output import emit
 
     if runner not in ("kfp-local", "inprocess"):
@@ -48,6 +56,7 @@ def demo_cmd(
         runner=runner,  # type: ignore[arg-type]
         task=task or DEMO_TASK,
         teacher_noise=teacher_noise,
+        seed=world_seed,
     )
     if as_json:
         emit(res, True)
@@ -56,12 +65,25 @@ def demo_cmd(
     tb = "" if res.test_accuracy_before is None else f"{res.test_accuracy_before:.3f}"
     ta = "" if res.test_accuracy_after is None else f"{res.test_accuracy_after:.3f}"
     print(
-        f"task {res.task}: validation {res.val_accuracy_before:.3f} -> {res.val_accuracy_after:.3f}, "
-        f"held-out test {tb} -> {ta} (best round {res.best_round})"
+        f"task {res.task} (world seed {res.world_seed}): validation {res.val_accuracy_before:.3f} -> "
+        f"{res.val_accuracy_after:.3f}, held-out test {tb} -> {ta} (best round {res.best_round})"
     )
+    if res.test_chance is not None:
+        ll = (
+            ""
+            if res.test_ll_accuracy_after is None
+            else f"; choice log-likelihood {res.test_ll_accuracy_before:.3f} -> {res.test_ll_accuracy_after:.3f}"
+        )
+        print(
+            f"held-out floors: chance {res.test_chance:.3f}, best constant answer "
+            f"{res.test_best_constant_answer!r} {res.test_best_constant:.3f}{ll}"
+        )
     print("seconds per step: " + ", ".join(f"{k} {v:.1f}" for k, v in res.stage_seconds.items()))
     print(f"report: {res.report}\nmanifest: {res.manifest}\ntotal: {res.seconds:.0f} s")
 
 
 def register(app: typer.Typer) -> None:
+    from edtune.shapes.preset import register as register_preset
+
+    register_preset()  # `preset: shapes-tiny` becomes selectable in any config the CLI reads
     app.command("demo")(demo_cmd)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from edtune import io
 from edtune.config import RunConfig
-from edtune.errors import StageError
+from edtune.errors import InputError, StageError
 from edtune.layout import RunLayout
 from edtune.runfiles import read_reports, read_round_metrics, read_selections
 from edtune.schemas import MistakeReport, RoundMetrics, SkillGap
-from edtune.stages.base import layout_of
+from edtune.stages.base import Split, _task_uri, layout_of
 
 
 def mistake_provenance(reports: list[MistakeReport]) -> dict[str, int]:
@@ -32,6 +32,18 @@ def mistake_provenance(reports: list[MistakeReport]) -> dict[str, int]:
     return out
 
 
+def _floors(cfg: RunConfig, split: Split) -> tuple[float | None, float | None]:
+    """Chance level and best constant answer of a split (the same every round: they depend on the split only)."""
+    from edtune.datasets import load_task
+    from edtune.taskcard import answer_baselines
+
+    try:
+        b = answer_baselines(load_task(_task_uri(cfg, split), check_images=False))
+    except InputError:
+        return None, None
+    return round(b.chance, 4), round(b.best_constant, 4)
+
+
 def record_round(cfg: RunConfig, r: int, stage_seconds: dict[str, float] | None = None) -> RoundMetrics:
     """Assemble round r's metrics.json from what its stages wrote (idempotent)."""
     layout = layout_of(cfg)
@@ -44,8 +56,13 @@ def record_round(cfg: RunConfig, r: int, stage_seconds: dict[str, float] | None 
         val_ci95=tuple(val.get("ci95", (0.0, 0.0))),
         n_val=val.get("n", 0),
         test_accuracy=test["accuracy"] if test else None,
+        val_ll_accuracy=val.get("ll_accuracy"),
+        test_ll_accuracy=test.get("ll_accuracy") if test else None,
         adapter=layout.adapter(r) if r >= 1 else None,
     )
+    m.val_chance, m.val_best_constant = _floors(cfg, "val")
+    if test:
+        m.test_chance, m.test_best_constant = _floors(cfg, "test")
     if r >= 1:
         reports = read_reports(layout.mistakes(r))
         gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]

@@ -75,16 +75,35 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise ModelError(f"{cfg}: invalid JSON ({exc})") from None
 
 
-def verify_manifest(model_dir: Path) -> dict[str, Any] | None:
-    """Check every file listed in `manifest.json` ({"files": {rel: sha256}}); returns the manifest or None."""
-    mpath = model_dir / MANIFEST
+def verify_manifest(
+    model_dir: Path, *, required: bool = False, manifest_path: Path | None = None
+) -> dict[str, Any] | None:
+    """Check every file listed in `manifest.json` ({"files": {rel: sha256}}); returns the manifest or None.
+
+    `required=True` is the serving contract (nothing unverified is served): the manifest must exist, list at
+    least one file, and list every `*.safetensors` in the directory, so no weight file goes unchecked.
+    Without it an absent manifest returns None, as callers that also accept plain checkpoints expect.
+    `manifest_path` reads the manifest from elsewhere (finalize writes it beside `final/adapter/`).
+    """
+    mpath = manifest_path or model_dir / MANIFEST
     if not mpath.is_file():
+        if required:
+            raise ModelError(
+                f"{mpath}: missing; an adapter is served only with the manifest that lists the sha256 of its "
+                "files (`edtune adapters sync` writes it)"
+            )
         return None
     try:
         manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{mpath}: invalid JSON ({exc})") from None
-    for rel, want in (manifest.get("files") or {}).items():
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if files is not None and not isinstance(files, dict):
+        raise ModelError(f"{mpath}: files: expected a mapping of relative path to sha256")
+    files = files or {}
+    if required:
+        _check_listing(model_dir, mpath, files)
+    for rel, want in files.items():
         f = model_dir / rel
         if not f.is_file():
             raise ModelError(f"{model_dir}: file {rel} listed in {MANIFEST} is missing")
@@ -93,6 +112,49 @@ def verify_manifest(model_dir: Path) -> dict[str, Any] | None:
             raise ModelError(
                 f"{f}: sha256 {got[:12]}… does not match {MANIFEST} ({want[:12]}…); the file is corrupt"
             )
+    return manifest
+
+
+def _check_listing(model_dir: Path, mpath: Path, files: dict[str, Any]) -> None:
+    """A required manifest covers the directory: files listed, paths inside it, every weight file listed."""
+    if not files:
+        raise ModelError(f"{mpath}: files: the manifest lists no files; nothing could be verified")
+    for rel in files:
+        parts = str(rel).replace("\\", "/").split("/")
+        if str(rel).startswith("/") or ".." in parts:
+            raise ModelError(f"{mpath}: files: path {rel!r} is absolute or escapes {model_dir}")
+    unlisted = sorted(
+        p.relative_to(model_dir).as_posix()
+        for p in model_dir.rglob("*.safetensors")
+        if p.relative_to(model_dir).as_posix() not in files
+    )
+    if unlisted:
+        raise ModelError(f"{model_dir / unlisted[0]}: weights not listed in {mpath}; they cannot be verified")
+
+
+def adapter_manifest_path(adapter_dir: Path) -> Path:
+    """Where an adapter directory's manifest is: inside it (a registry version or sync), else beside it when that
+    manifest lists exactly this directory's files (a run's `final/manifest.json` next to `final/adapter/`)."""
+    inside = adapter_dir / MANIFEST
+    beside = adapter_dir.parent / MANIFEST
+    if inside.is_file() or not beside.is_file():
+        return inside
+    try:
+        files = json.loads(beside.read_text()).get("files") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return inside
+    present = {
+        p.relative_to(adapter_dir).as_posix()
+        for p in adapter_dir.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
+    return beside if files and set(files) == present else inside
+
+
+def verify_adapter_dir(adapter_dir: Path) -> dict[str, Any]:
+    """The serving check: the adapter's manifest exists and every file matches it (ModelError naming the file)."""
+    manifest = verify_manifest(adapter_dir, required=True, manifest_path=adapter_manifest_path(adapter_dir))
+    assert manifest is not None
     return manifest
 
 

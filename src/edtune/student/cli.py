@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 student_app = typer.Typer(help="Build, pretrain and measure student models.", no_args_is_help=True)
+models_app = typer.Typer(help="Stage base models where pipeline pods read them.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="RunConfig YAML file.")]
@@ -19,7 +20,7 @@ SetOpt = Annotated[
 
 
 def evaluate_cmd(
-    student: Annotated[str, typer.Option("--student", help="Base checkpoint: dir, file:// or s3:// prefix.")],
+    student: Annotated[str, typer.Option("--student", help="Base checkpoint: dir, s3:// prefix or hub id.")],
     task: Annotated[str, typer.Option("--task", help="Task JSONL (val or test split).")],
     out: Annotated[str, typer.Option("--out", help="Output prefix: traces.jsonl and metrics.json go there.")],
     adapter: Annotated[str | None, typer.Option("--adapter", help="PEFT adapter dir/URI.")] = None,
@@ -60,7 +61,7 @@ def evaluate_cmd(
 
 
 def tune_cmd(
-    student: Annotated[str, typer.Option("--student", help="Base checkpoint: dir, file:// or s3:// prefix.")],
+    student: Annotated[str, typer.Option("--student", help="Base checkpoint: dir, s3:// prefix or hub id.")],
     data: Annotated[str, typer.Option("--data", help="Support JSONL (LLaVA conversation format).")],
     out: Annotated[str, typer.Option("--out", help="Where the PEFT adapter directory goes (dir or s3://).")],
     adapter_in: Annotated[str | None, typer.Option("--adapter-in", help="Continue this adapter.")] = None,
@@ -93,8 +94,32 @@ def tune_cmd(
     )
 
 
+@models_app.command("stage")
+def models_stage_cmd(
+    source: Annotated[
+        str, typer.Argument(help="Hub id ORG/NAME[@REVISION] (from the HF cache) or a directory.")
+    ],
+    dest: Annotated[
+        str, typer.Argument(help="Object-store prefix, e.g. s3://bucket/models/Qwen2-VL-7B-Instruct.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a base model to object storage with a sha256 manifest, so pods never download from a hub."""
+    from edtune.output import emit
+    from edtune.student.staging import stage_model
+
+    res = stage_model(source, dest)
+    emit(
+        res,
+        as_json,
+        human=f"staged {res.files} files ({res.bytes / 1e9:.2f} GB) from {res.local_dir} -> {res.dest}\n"
+        f"set student.base: {res.dest}",
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app. Heavy imports stay inside the command bodies."""
     app.add_typer(student_app, name="student")
+    app.add_typer(models_app, name="models")
     app.command("evaluate")(evaluate_cmd)
     app.command("tune")(tune_cmd)

@@ -25,6 +25,8 @@ def summarise(traces: Sequence[Trace], seconds: float) -> EvalSummary:
     n = len(traces)
     k = sum(t.correct for t in traces)
     parsed = sum(t.answer is not None for t in traces)
+    ll = [t.ll_correct for t in traces if t.ll_correct is not None]
+    ll_direct = [t.ll_direct_correct for t in traces if t.ll_direct_correct is not None]
     return EvalSummary(
         accuracy=k / n if n else 0.0,
         ci95=wilson(k, n),
@@ -33,13 +35,17 @@ def summarise(traces: Sequence[Trace], seconds: float) -> EvalSummary:
         parse_rate=parsed / n if n else 0.0,
         samples_per_s=n / seconds if seconds > 0 else 0.0,
         seconds=seconds,
+        ll_accuracy=sum(ll) / len(ll) if ll else None,
+        ll_accuracy_direct=sum(ll_direct) / len(ll_direct) if ll_direct else None,
     )
 
 
 def evaluate(
-    student: Student, samples: Sequence[TaskSample], progress: bool = True
+    student: Student, samples: Sequence[TaskSample], progress: bool = True, choice_loglikelihood: bool = True
 ) -> tuple[list[Trace], EvalSummary]:
-    """Answer every sample (input order) and summarise; the progress bar shows samples/s on stderr."""
+    """Answer every sample (input order) and summarise; the progress bar shows samples/s on stderr.
+
+    Multiple-choice samples are also scored by choice log-likelihood (`edtune.student.choice_ll`)."""
     t0 = time.perf_counter()
     traces: list[Trace] = []
     if progress and samples:
@@ -60,4 +66,8 @@ def evaluate(
                 bar.update(task, advance=1, rate=len(traces) / el if el > 0 else 0.0)
     else:
         traces = list(student.answer(samples))
+    if choice_loglikelihood:
+        from edtune.student.choice_ll import score_choices
+
+        traces = score_choices(student, samples, traces)
     return traces, summarise(traces, time.perf_counter() - t0)

@@ -316,9 +316,11 @@ def load_student(
     adapter: str | None = None,
     cache_dir: str = "./edtune-data/cache",
 ) -> HFStudent:
-    """Resolve `base` (and `adapter`) to local dirs, verify them, and return a lazily loaded student."""
+    """Resolve `base` (dir, s3:// or hub id) and `adapter` to local dirs, verify them, return a lazy student."""
+    from edtune.student.hub import resolve_base
+
     family = get_family(cfg.family)
-    base_dir = resolve_local(base, cache_dir)
+    base_dir = resolve_base(base, cache_dir)  # a dir, an s3:// prefix (synced once) or a hub id (HF cache)
     verify_checkpoint(base_dir, family.model_types, family.name)
     adapter_dir = resolve_local(adapter, cache_dir, what="adapter") if adapter else None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -46,6 +46,10 @@ class EvalSummary(BaseModel):
     parse_rate: float = Field(ge=0, le=1)
     samples_per_s: float
     seconds: float = 0.0
+    # choice log-likelihood accuracy over the multiple-choice samples (None when there are none): after the
+    # student's own steps, and directly after the question (edtune.student.choice_ll)
+    ll_accuracy: float | None = Field(default=None, ge=0, le=1)
+    ll_accuracy_direct: float | None = Field(default=None, ge=0, le=1)
 
 
 @runtime_checkable

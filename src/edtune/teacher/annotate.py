@@ -71,13 +71,18 @@ def _turns(s: SupportSample) -> list[tuple[str, str]]:
     return [(t.from_, t.value.replace("<image>", "").strip()) for t in s.conversations]
 
 
+def journal_path(pool_uri: str, out_uri: str, cfg: TeacherConfig, cache_dir: str) -> str:
+    """The resume journal of one (pool, output, teacher, prompt version): the estimate reads the same file."""
+    ident = f"{pool_uri}\0{out_uri}\0{cfg.url}\0{cfg.model}\0{prompts.PROMPT_VERSION}"
+    jkey = hashlib.sha256(ident.encode()).hexdigest()[:24]
+    return str(Path(cache_dir) / "annotate" / f"{jkey}.jsonl")
+
+
 async def annotate_pool_async(
     pool_uri: str, out_uri: str, cfg: TeacherConfig, *, cache_dir: str, progress: bool = True
 ) -> AnnotateResult:
     t0 = time.perf_counter()
-    ident = f"{pool_uri}\0{out_uri}\0{cfg.url}\0{cfg.model}\0{prompts.PROMPT_VERSION}"
-    jkey = hashlib.sha256(ident.encode()).hexdigest()[:24]
-    journal = str(Path(cache_dir) / "annotate" / f"{jkey}.jsonl")
+    journal = journal_path(pool_uri, out_uri, cfg, cache_dir)
     results: dict[str, SkillRow] = {r.id: r for r in read_journal(journal, SkillRow)}
     resumed = 0
     pretagged = 0

@@ -36,6 +36,7 @@ from edtune.teacher.cache import ReplyCache, content_key
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TOKEN_ENV = ("EDTUNE_TEACHER_TOKEN", "HF_TOKEN")
+AUTO_MODEL = ("", "auto")  # teacher.model values that mean "whatever the server serves"
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 CONFIG_STATUS = {401, 403, 404}
 
@@ -145,9 +146,8 @@ class TeacherClient:
         self._deadline = deadline  # time.monotonic() value after which nothing new is sent
         self._rng = rng or random.Random()
         self.stats = ClientStats()
-        self.model_id: str | None = (
-            cfg.model or None
-        )  # the id that goes into cache keys (server's, once known)
+        # the id that goes into cache keys and requests (the server's, once known); "auto" is not a name
+        self.model_id: str | None = None if cfg.model in AUTO_MODEL else cfg.model
 
     async def __aenter__(self) -> TeacherClient:
         return self
@@ -179,9 +179,33 @@ class TeacherClient:
         if health is None or health.status_code != 200:
             code = "no reply" if health is None else f"HTTP {health.status_code}"
             raise ServiceError(self.endpoint, f"teacher is not healthy: GET /health gave {code}")
-        route = "/info" if self.cfg.backend == "tgi" else "/v1/models"
-        resp = await self._get(http, route, headers)
+        routes = ["/info", "/v1/models"] if self.cfg.backend == "tgi" else ["/v1/models", "/info"]
+        if self.cfg.model not in AUTO_MODEL:
+            routes = routes[:1]  # a named model: only the configured API is asked (and compared)
         info = ServerInfo(endpoint=self.endpoint)
+        for route in routes:
+            self._read_info(info, route, await self._get(http, route, headers))
+            if info.model_id:
+                break
+        named = self.cfg.model not in AUTO_MODEL
+        if named and info.model_id and info.model_id != self.cfg.model:
+            raise ServiceError(
+                self.endpoint,
+                f"serves model {info.model_id!r} but teacher.model is {self.cfg.model!r} "
+                "(point teacher.url at the right server, or set teacher.model to what it serves, or auto)",
+            )
+        if self.cfg.model == "auto" and not info.model_id:
+            raise ServiceError(
+                self.endpoint,
+                "teacher.model is 'auto' but neither /info (TGI) nor /v1/models (vLLM, OpenAI-compatible) "
+                "named a served model; set teacher.model",
+            )
+        self.model_id = info.model_id or (self.cfg.model if named else None)
+        log.info(kv("teacher.check", endpoint=self.endpoint, model=self.model_id))
+        return info
+
+    def _read_info(self, info: ServerInfo, route: str, resp: Any) -> None:
+        """Fill `info` from a /info (TGI) or /v1/models (vLLM, OpenAI) reply; leave it as is otherwise."""
         if resp is not None and resp.status_code == 200:
             try:
                 body = resp.json()
@@ -195,15 +219,12 @@ class TeacherClient:
                     ids = [m.get("id") for m in body.get("data", []) if isinstance(m, dict)]
                     if ids:
                         info.model_id = self.cfg.model if self.cfg.model in ids else ids[0]
-        if self.cfg.model and info.model_id and info.model_id != self.cfg.model:
-            raise ServiceError(
-                self.endpoint,
-                f"serves model {info.model_id!r} but teacher.model is {self.cfg.model!r} "
-                "(point teacher.url at the right server, or set teacher.model to what it serves)",
-            )
-        self.model_id = info.model_id or self.cfg.model or None
-        log.info(kv("teacher.check", endpoint=self.endpoint, model=self.model_id))
-        return info
+
+    def _request_model(self) -> str | None:
+        """The `model` of a chat request: the configured name, or the server's for `auto` (vLLM checks it)."""
+        if self.cfg.model == "auto":
+            return self.model_id
+        return self.cfg.model or None
 
     async def _get(self, http: Any, route: str, headers: dict[str, str]) -> Any:
         import httpx2
@@ -257,7 +278,7 @@ class TeacherClient:
                 t0 = time.perf_counter()
                 try:
                     out = await self._client.chat_completion(
-                        messages, model=self.cfg.model or None, temperature=0.0, **params
+                        messages, model=self._request_model(), temperature=0.0, **params
                     )
                     reply = _to_reply(out)
                     self.stats.latencies.append(time.perf_counter() - t0)

@@ -150,17 +150,22 @@ def _answer_text(answer: str | None, options: list[str] | None) -> str | None:
     return a
 
 
-def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT) -> MistakeReply:
-    """The judge's reply: exact (`_judge_exact`), then the profile's errors on the step and the skill."""
+def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT, attempt: int = 0) -> MistakeReply:
+    """The judge's reply: exact (`_judge_exact`), then the profile's errors on the step and the skill.
+
+    A wrong step is drawn among the trace's own steps (a one-step trace has no other step to blame, so its step
+    stays right); a re-ask (`attempt` 1, the request carries an error note) draws afresh, still deterministically,
+    as a sampled teacher asked again would answer differently."""
     reply = _judge_exact(req)
     if noise == EXACT:  # no draws: skip hashing the request (it carries the whole image)
         return reply
-    key = _key(req)
+    key = _key(req) + (f":attempt-{attempt}" if attempt else "")
     n = len(req.steps)
     step = reply.erroneous_step
     if step <= n and noise.step_error and noise.draw("step", key) < noise.step_error:
-        others = [k for k in range(1, n + 2) if k != step]  # n + 1: "no wrong step" (a miss)
-        step = others[int(noise.draw("step-pick", key) * len(others))]
+        others = [k for k in range(1, n + 1) if k != step]
+        if others:
+            step = others[int(noise.draw("step-pick", key) * len(others))]
     skills = [_skill(_noisy_skill(m.name, noise, key, i)) for i, m in enumerate(reply.missing_skills)]
     return MistakeReply(erroneous_step=step, explanation=reply.explanation, missing_skills=skills)
 
@@ -418,6 +423,17 @@ class ReferenceTeacherServer(ThreadingHTTPServer):
         self.server_close()
 
 
+def _attempt(messages: list[dict[str, Any]]) -> int:
+    """1 for a re-ask (the client appended an error note to the last user text), else 0."""
+    content = messages[-1].get("content")
+    texts = (
+        [content]
+        if isinstance(content, str)
+        else [p.get("text", "") for p in content or [] if isinstance(p, dict)]
+    )
+    return int(any(prompts.ERROR_NOTE in (t or "") for t in texts))
+
+
 def complete(body: dict[str, Any], noise: NoiseProfile = EXACT) -> tuple[str, dict[str, Any]]:
     """Answer one chat-completion request body: (kind, OpenAI chat.completion object). Raises RequestError."""
     messages = body.get("messages")
@@ -465,7 +481,7 @@ def complete(body: dict[str, Any], noise: NoiseProfile = EXACT) -> tuple[str, di
                 }
             reply: Any = None
         elif kind == "judge":
-            reply = judge(prompts.parse_judge(messages), noise).model_dump(mode="json")
+            reply = judge(prompts.parse_judge(messages), noise, _attempt(messages)).model_dump(mode="json")
         elif kind == "skill":
             reply = skill_of(prompts.parse_skill(messages), noise).model_dump(mode="json")
         elif kind == "tag":

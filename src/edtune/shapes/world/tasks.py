@@ -43,6 +43,9 @@ class TaskSpec:
     wordings: dict[str, tuple[str, ...]]
     scene_sizes: tuple[float, ...] = (1.0, 1.0)
     kind: str = "disguised"
+    # the answer space, when the task's scenes would skew its answers: each split then holds every answer about
+    # equally often (so a constant answer scores near chance, not 0.84 as "1" did on count-by-side in world v3)
+    balanced_answers: tuple[str, ...] = ()
 
     @property
     def max_objects(self) -> int:
@@ -102,6 +105,7 @@ TASKS: dict[str, TaskSpec] = {
             mc=False,
             wordings={"side_count": ("In the {side} half of the picture, how many shapes can you see?",)},
             scene_sizes=(0.3, 1.0),
+            balanced_answers=("0", "1", "2"),
         ),
         TaskSpec(
             "size-check",
@@ -133,6 +137,8 @@ def _pick(rng: random.Random, families: tuple[tuple[str, float], ...]) -> str:
 def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[TaskSample, Scene, str]]:
     """(sample with image 'images/<id>.png', scene, family) for `n` samples; deterministic given the args."""
     rng = random.Random(f"task:{seed}:{spec.name}:{split}")
+    quota = -(-n // len(spec.balanced_answers)) if spec.balanced_answers else n
+    per_answer: dict[str, int] = {}
     i = 0
     while i < n:
         fam = _pick(rng, spec.families)
@@ -141,6 +147,10 @@ def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[T
         q = ask(fam, scene, rng, mc=spec.mc, wordings=spec.wordings.get(fam))
         if q is None:
             continue
+        if spec.balanced_answers:
+            if q.answer not in spec.balanced_answers or per_answer.get(q.answer, 0) >= quota:
+                continue
+            per_answer[q.answer] = per_answer.get(q.answer, 0) + 1
         sid = f"{spec.name}-{split}-{i:05d}"
         sample = TaskSample(
             id=sid,

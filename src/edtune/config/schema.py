@@ -1,23 +1,15 @@
-"""RunConfig: the single source of a run's settings (YAML < env `EDTUNE_A__B` < CLI `--set a.b=v`).
+"""The RunConfig schema: every setting of a run, with the product's defaults (chosen for a 7B student).
 
-Validation errors name the field and where its value came from (file, env var or flag). Secrets are not
-fields: tokens are read from the environment at the edge (`secret_from_env`) so they can never reach a
-pipeline parameter, a log line or a manifest.
+Where a default comes from (a model card, LLaMA-Factory's or LLaVA's recipe, a measurement) is recorded in
+`edtune.config.defaults.DEFAULT_SOURCES` and printed by `edtune config show`. The tiny student of the offline
+harness needs other values; it registers them as a preset (`edtune.config.loading.Preset`), never here.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from edtune.errors import ConfigError, Problem
-
-ENV_PREFIX = "EDTUNE_"
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -42,19 +34,25 @@ class PoolConfig(_Section):
 
 class StudentConfig(_Section):
     family: Literal["qwen2-vl", "llava", "llava-onevision"] = "qwen2-vl"
-    base: str = ""  # local dir or s3:// prefix of a HF checkpoint
-    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    base: str = (
+        ""  # local dir, s3:// prefix of a HF checkpoint, or a hub id ORG/NAME[@REVISION] (from the HF cache)
+    )
+    max_new_tokens: int = Field(
+        default=256, ge=1, le=4096
+    )  # a Step 1..k + Answer reply of a 7B: 60-200 tokens
     batch_size: int = Field(default=8, ge=1)
-    image_max_side: int = Field(default=112, ge=28)
+    image_max_side: int = Field(
+        default=768, ge=28
+    )  # longer side before the processor (Qwen2-VL: ~750 tokens)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int = Field(default=1, ge=0)  # 0 = torch default; 1 is fastest for tiny models on 2 cores
+    torch_threads: int = Field(default=0, ge=0)  # 0 = torch default (the tiny harness preset pins 1)
     trust_remote_code: bool = False
 
 
 class TeacherConfig(_Section):
     url: str = "http://127.0.0.1:8080"
-    model: str = "reference-shapes-teacher"
-    backend: Literal["tgi", "openai"] = "tgi"
+    model: str = "auto"  # "auto": the name the server reports (TGI /info, vLLM /v1/models)
+    backend: Literal["tgi", "vllm", "openai"] = "tgi"  # vllm = openai: both list models under /v1/models
     method: Literal["answer-switch", "judge"] = "answer-switch"
     concurrency: int = Field(default=8, ge=1, le=256)
     timeout_s: float = Field(default=30.0, gt=0)
@@ -91,7 +89,7 @@ class LoraConfig(_Section):
     r: int = Field(default=8, ge=1)
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
-    lr: float = Field(default=3e-3, gt=0)
+    lr: float = Field(default=1e-4, gt=0)  # LLaMA-Factory qwen2vl_lora_sft (the tiny preset: 3e-3)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=8, ge=1)
@@ -104,11 +102,12 @@ class LoraConfig(_Section):
     # 300 steps, seed 0: 0.967 without vs 0.627 with 20%; seed 1: 0.607 vs 0.687. Raise it when one adapter must
     # keep the base's other skills (tiny LoRA students forget them within tens of steps, FACTS.md).
     replay_fraction: float = Field(default=0.0, ge=0, lt=1)
-    # Loss weight of the tokens after the last "Answer:" of each target (1: every supervised token alike). The answer
-    # word is one token of ~20, and the tiny student's failure after tuning is an answer that does not repeat a right
-    # step (`edtune.student.answer_loss`). Measured over LoRA seeds 0-2 (benchmarks/README.md, "The answer weight"):
-    # full demo 0.947/0.717/0.817 at 5 vs 0.940/0.507/0.527 at 1; study mean over tasks 0.355 vs 0.340.
-    answer_weight: float = Field(default=5.0, ge=1.0, le=100.0)
+    # Loss weight of the tokens after the last "Answer:" of each target (1: every supervised token alike, as
+    # LLaMA-Factory and LLaVA train). The tiny student's failure after tuning is an answer that does not repeat a
+    # right step (`edtune.student.answer_loss`); for it the harness preset sets 5 (benchmarks/README.md, "The answer
+    # weight": full demo 0.947/0.717/0.817 at 5 vs 0.940/0.507/0.527 at 1). Unmeasured on a 7B student: raise it
+    # only where answers contradict their own steps.
+    answer_weight: float = Field(default=1.0, ge=1.0, le=100.0)
     # LoRA restarts per round (`edtune.stages.restarts`): each from its own seed, the one with the best validation
     # accuracy is kept (the test split is never read). 1 = a single run. A short LoRA on a tiny student is a draw
     # over seeds; validation tracks held-out accuracy within a few points there (benchmarks/README.md).
@@ -129,7 +128,7 @@ class LoraConfig(_Section):
     )  # data-parallel processes (torchrun); 0 = one per visible GPU, CPU 1
     bf16: bool | None = None  # bf16 autocast (LoRA weights stay fp32); None = on when tuning on a GPU
     gradient_checkpointing: bool | None = None  # None = on when tuning on a GPU
-    tensorboard: bool = True  # TensorBoard event files beside the checkpoints, if tensorboard is importable
+    tensorboard: bool = True  # TensorBoard event files beside the checkpoints (`pip install "edtune[tb]"`)
 
 
 class LoopConfig(_Section):
@@ -192,6 +191,8 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    # the preset this config was resolved with ("" = the product defaults); informational once resolved
+    preset: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
     run_id: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     output: str = "./edtune-data/runs"
     cache_dir: str = "./edtune-data/cache"
@@ -215,181 +216,3 @@ class RunConfig(BaseModel):
         from edtune.io import join
 
         return join(self.output, self.run_id)
-
-
-# ---------------------------------------------------------------- loading with source tracking
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any, sources: dict[str, str], source: str) -> None:
-    keys = dotted.split(".")
-    if not all(k.strip() for k in keys):
-        raise ConfigError(f"{source}: {dotted!r}: expected a dotted key such as teacher.url")
-    node = data
-    for k in keys[:-1]:
-        nxt = node.setdefault(k, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{source}: {dotted}: {k!r} is not a section")
-        node = nxt
-    node[keys[-1]] = value
-    sources[dotted] = source
-
-
-def _walk(data: dict[str, Any], prefix: str, sources: dict[str, str], source: str) -> None:
-    for k, v in data.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            _walk(v, key + ".", sources, source)
-        else:
-            sources[key] = source
-
-
-def _parse_scalar(text: str) -> Any:
-    """`--set` and env values are YAML scalars: 3 -> int, 0.5 -> float, true -> bool, [a,b] -> list."""
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        return text
-
-
-def _text_kind(dotted: str) -> Literal["str", "optional"] | None:
-    """Whether `dotted` names a plain string setting (`str` or `str | None`), whose value is kept verbatim.
-
-    Without this, `--set student.base=2024` or `--set teacher.model=1.5` would arrive as int/float and be
-    refused, and `--set task.name=a: b` would become a mapping.
-    """
-    import types
-    import typing
-
-    model: Any = RunConfig
-    ann: Any = None
-    for k in dotted.split("."):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or k not in model.model_fields:
-            return None
-        ann = model = model.model_fields[k].annotation
-    if ann is str:
-        return "str"
-    if typing.get_origin(ann) in (typing.Union, types.UnionType) and set(typing.get_args(ann)) == {
-        str,
-        type(None),
-    }:
-        return "optional"
-    return None
-
-
-def _env_value(dotted: str, text: str) -> Any:
-    """Parse an env/`--set` value: verbatim for string settings (`null` clears an optional one), else YAML."""
-    kind = _text_kind(dotted)
-    if kind == "str":
-        return text
-    if kind == "optional":
-        return None if text in ("null", "~") else text
-    return _parse_scalar(text)
-
-
-def secret_from_env(*names: str) -> str | None:
-    """Read a secret (token, key) from the environment; never store it in a config object."""
-    for n in names:
-        v = os.environ.get(n)
-        if v:
-            return v
-    return None
-
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    base: dict[str, Any] | None = None,
-) -> RunConfig:
-    """Build a RunConfig from defaults < `base` < YAML file < env (`EDTUNE_SECTION__KEY`) < `--set k=v`."""
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    if base:
-        for k, v in base.items():
-            data[k] = dict(v) if isinstance(v, dict) else v
-        _walk(base, "", sources, "defaults")
-    if path is not None:
-        from edtune.io import read_text
-
-        text = read_text(str(path))
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark else None
-            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            ctx = getattr(exc, "context", None)
-            msg = f"{what} ({ctx})" if ctx else what
-            raise ConfigError("invalid YAML", [Problem(f"file {path}", line, None, msg)]) from None
-        if loaded is None:  # an empty file (or only comments): all defaults
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the config must be a YAML mapping, got {type(loaded).__name__}")
-        for k, v in loaded.items():
-            if isinstance(v, dict) and isinstance(data.get(k), dict):
-                data[k] = {**data[k], **v}
-            else:
-                data[k] = v
-        _walk(loaded, "", sources, f"file {path}")
-    environ = os.environ if env is None else env
-    for name, value in sorted(environ.items()):
-        if name.startswith(ENV_PREFIX) and name not in ("EDTUNE_TEACHER_TOKEN", "EDTUNE_MILVUS_TOKEN"):
-            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
-            if dotted.split(".")[0] not in RunConfig.model_fields:
-                # process settings and secrets (EDTUNE_DEBUG, EDTUNE_HF_TOKEN, ...) are not run config; a
-                # typo inside a section (EDTUNE_TEACHER__URLL) still names a section and is refused below
-                continue
-            _set_path(data, dotted, _env_value(dotted, value), sources, f"env {name}")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key.sub=value")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        _set_path(data, key, _env_value(key, value), sources, f"flag --set {key}")
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            dotted = ".".join(str(p) for p in e["loc"])
-            # a section set whole by a nested key (`--set seed.x=1`) takes the source of that key
-            src = sources.get(dotted) or next(
-                (v for k, v in sources.items() if k.startswith(dotted + ".")), "default"
-            )
-            problems.append(Problem(src, None, dotted, e["msg"]))
-        raise ConfigError("invalid configuration", problems) from None
-
-
-REDACT_KEYS = ("token", "secret", "password", "passwd", "key", "credential", "auth", "signature")
-
-_USERINFO = re.compile(r"(://)[^/@\s?#]+@")  # scheme://user:pass@host or scheme://token@host
-_SECRET_QUERY = re.compile(
-    r"([?&](?:[^=&#\s]*(?:token|secret|password|passwd|key|credential|auth|signature)[^=&#\s]*)=)[^&#\s]*",
-    re.IGNORECASE,
-)
-
-
-def redact_text(text: str) -> str:
-    """Hide credentials inside a string: URL userinfo and secret-looking query parameters."""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
-
-
-def redacted(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
-    """The resolved config as a dict with anything secret-looking redacted.
-
-    A value under a token/secret/password/key-like name becomes `***`; inside any other string, URL
-    credentials (`https://user:pass@host`, `https://TOKEN@host`) and secret query parameters are hidden.
-    """
-
-    def scrub(obj: Any, key: str = "") -> Any:
-        if isinstance(obj, dict):
-            return {k: scrub(v, str(k)) for k, v in obj.items()}
-        if isinstance(obj, list | tuple):
-            return [scrub(v, key) for v in obj]
-        if any(s in key.lower() for s in REDACT_KEYS) and obj not in (None, ""):
-            return "***"
-        if isinstance(obj, str):
-            return redact_text(obj)
-        return obj
-
-    return scrub(cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg)

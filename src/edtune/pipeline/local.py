@@ -1,0 +1,119 @@
+"""Run a pipeline on this machine with kfp.local: the very spec `submit` would send, checked the same way.
+
+`run_local` compiles the run's spec with the run's `cluster` settings and GPU counts (exactly as `submit` does),
+runs the spec checker on it, then hands the compiled YAML to kfp.local's SubprocessRunner (no Docker; the same
+interpreter, so the installed `edtune` imports inside every task). kfp.local ignores resources and the
+Kubernetes platform config and honours everything else — the DAG, the loops, the conditions, the exit handler
+and the retries — so a graph the KFP driver would refuse fails here first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from edtune import io
+from edtune.config import RunConfig
+from edtune.errors import EdtuneError, StageError
+from edtune.pipeline.graph import compile_run_spec, repo_root
+from edtune.pipeline.validate import pipeline_arguments
+
+
+class PipelineRun(BaseModel):
+    runner: str
+    seconds: float
+    pipeline_root: str
+    state: str
+    final: dict[str, Any] | None = None
+    spec: str = ""  # the compiled YAML that ran (kept beside the task logs)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to fd 1 (Python prints and child processes alike) to fd 2 for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def final_summary(cfg: RunConfig) -> dict[str, Any] | None:
+    """The summary `finalize` wrote for this run, or None when the run has not finalized."""
+    from edtune.layout import RunLayout
+
+    marker = RunLayout(cfg.run_uri).marker(0, "finalize")
+    return io.read_json(marker).get("summary") if io.exists(marker) else None
+
+
+def local_spec(cfg: RunConfig, out_dir: Path, *, eval_gpus: int = 1, tune_gpus: int = 1) -> Path:
+    """Compile and check the spec `run_local` runs: `submit`'s compile of the tuning pipeline for `cfg`.
+
+    Tag images are warnings here (kfp.local runs no container); every structural rule is an error.
+    """
+    from edtune.pipeline.check import check_spec_file
+
+    path = compile_run_spec(cfg, "error_driven_tuning", out_dir, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+    check_spec_file(path, strict_images=False).raise_for_errors()
+    return path
+
+
+def run_local(
+    cfg: RunConfig, pipeline_root: str | Path, *, eval_gpus: int = 1, tune_gpus: int = 1
+) -> PipelineRun:
+    """Run the tuning pipeline's submit spec with the KFP local SubprocessRunner.
+
+    The GPU counts only change resources (which kfp.local ignores); they default to submit's, so the spec that
+    runs is byte for byte the one `edtune pipeline submit --dry-run` checks for this config and default images.
+    """
+    import kfp.local
+    from kfp import components
+
+    from edtune.tasklog import task_logs
+
+    Path(pipeline_root).mkdir(parents=True, exist_ok=True)
+    run_dir = io.parse(cfg.run_uri)
+    logs_dir = Path(run_dir.local if run_dir.scheme == "file" else pipeline_root) / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edtune-compile-") as tmp:
+        compiled = local_spec(cfg, Path(tmp), eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+        spec = logs_dir / f"kfp-local-{cfg.run_id}.yaml"
+        spec.write_text(compiled.read_text())
+    pipeline = components.load_component_from_file(str(spec))
+    kfp.local.init(
+        runner=kfp.local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=True,
+    )
+    t0 = time.perf_counter()
+    root = str(repo_root())
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    logs = logs_dir / f"kfp-local-{cfg.run_id}.log"
+    try:
+        with task_logs(logs):  # kfp.local streams task logs to stdout: kept in a file, condensed on stderr
+            pipeline(**pipeline_arguments(cfg))
+    except EdtuneError:
+        raise
+    except Exception as exc:  # kfp.local raises RuntimeError naming the failed task
+        raise StageError(f"local pipeline run failed: {exc} (task logs: {logs})") from exc
+    return PipelineRun(
+        runner="kfp-local",
+        seconds=round(time.perf_counter() - t0, 1),
+        pipeline_root=str(pipeline_root),
+        state="SUCCEEDED",
+        final=final_summary(cfg),
+        spec=str(spec),
+    )

@@ -1,0 +1,40 @@
+"""The tiny student's settings, as the harness's preset `shapes-tiny` (the product defaults suit a 7B student).
+
+Each value was chosen by measurement on the shapes world for the ~0.6M-parameter base student (README and
+benchmarks/README.md); none of them is right for a 7B model, which is why they live here and not in the product:
+- `student.image_max_side` 112: the world's canvases are 112 px; larger inputs only cost time;
+- `student.max_new_tokens` 64: the tiny student's replies are ~20-40 tokens;
+- `student.torch_threads` 1: fastest for a tiny model on 2 cores (several evaluations run side by side);
+- `teacher.model` `reference-shapes-teacher`: the reference teacher's served name;
+- `lora.lr` 3e-3 and `lora.answer_weight` 5: the demo's measured LoRA (benchmarks/README.md, "The answer weight").
+The demo, the e2e tests and the benchmarks resolve with this preset, so their settings are exactly those from
+before the product defaults changed (tests/foundation/test_config_sources.py pins them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edtune.config import Preset, register_preset
+
+SHAPES_PRESET = Preset(
+    name="shapes-tiny",
+    values={
+        "student": {"max_new_tokens": 64, "image_max_side": 112, "torch_threads": 1},
+        "teacher": {"model": "reference-shapes-teacher"},
+        "lora": {"lr": 3e-3, "answer_weight": 5.0},
+    },
+    doc="the offline harness's tiny Qwen2-VL student and reference teacher",
+)
+
+
+def register() -> Preset:
+    """Make `preset: shapes-tiny` selectable in configs (called when the harness's commands register)."""
+    register_preset(SHAPES_PRESET)
+    return SHAPES_PRESET
+
+
+def preset_base(**values: Any) -> dict[str, Any]:
+    """A `base` dict for `load_config` that selects the preset (and registers it): tests build configs with it."""
+    register()
+    return {"preset": SHAPES_PRESET.name, **values}
