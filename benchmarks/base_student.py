@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if base is None:
         raise SystemExit("the shipped base student is missing or does not verify")
     pre = json.loads((base / "pretrain.json").read_text())
-    res = measure_student(load_student(str(base), StudentConfig()), args.world, args.n)
+    from edtune.shapes.preset import SHAPES_PRESET  # the tiny student's settings, as before the 7B defaults
+
+    cfg = StudentConfig(**SHAPES_PRESET.values["student"])
+    res = measure_student(load_student(str(base), cfg), args.world, args.n)
     world_version = json.loads((Path(args.world) / "world.json").read_text()).get("world_version")
     rec = {
         "provenance": prov,

@@ -63,9 +63,10 @@ QUICK_SELECTORS = ["none", "random", "similar-questions", "full-pool", HEADLINE]
 
 
 def _default_answer_weight() -> float:
-    from edtune.config import LoraConfig
+    """The study's default: the tiny student's preset (the product default, 1, suits a 7B student)."""
+    from edtune.shapes.preset import SHAPES_PRESET
 
-    return LoraConfig().answer_weight
+    return float(SHAPES_PRESET.values["lora"]["answer_weight"])
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -444,10 +444,12 @@ def provenance(argv: list[str]) -> dict[str, Any]:
     import milvus_lite
     import pymilvus
 
+    from benchmarks.bookkeeping import dirty_paths
+
     return {
         "commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--", *measured)),
-        "git_dirty_scope": measured,  # the tree is shared; other engineers' files do not change this benchmark
+        "git_dirty": bool(dirty_paths()),  # any modified or untracked file, not only `measured`
+        "measured": measured,
         "command": " ".join(["python -m benchmarks.retrieval", *argv]),
         "niceness": os.nice(0),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],

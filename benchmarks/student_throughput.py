@@ -147,6 +147,9 @@ def main() -> None:
         "llamafactory": lf,
         "rows": rows,
     }
+    from benchmarks.bookkeeping import provenance
+
+    result["provenance"] = provenance(["benchmarks.student_throughput", *sys.argv[1:]], writing=[a.out])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     print("| model | mode | batch | samples/s | tokens/s | peak RSS MB | device |")

@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -156,6 +157,9 @@ def main() -> None:
         "target_ratio": 0.8,
         "rows": rows,
     }
+    from benchmarks.bookkeeping import provenance
+
+    result["provenance"] = provenance(["benchmarks.teacher_throughput", *sys.argv[1:]], writing=[args.out])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print("\n| concurrency | diagnose req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | ratio |")

@@ -37,8 +37,6 @@ from components.record_status.component import record_status_op
 from components.resources import apply
 from components.retrieve.component import RESOURCES as RETRIEVE_RES
 from components.retrieve.component import retrieve_op
-from components.shards.component import RESOURCES as SHARDS_RES
-from components.shards.component import shards_op
 from components.tune.component import RESOURCES as TUNE_RES
 from components.tune.component import tune_op
 from edtune.config import ClusterConfig
@@ -74,15 +72,18 @@ def bind_secrets(task: Any, cluster: ClusterConfig, s3: Any, teacher: Any = None
     return task
 
 
-def build(cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus: int = 1) -> Any:
+def build(
+    cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus: int = 1, eval_shards: int = 1
+) -> Any:
     """Build the pipeline: the one graph that `compile`, `run-local` and `submit` all use.
 
     GPU counts and the cluster placement are compile-time constants, never pipeline parameters: a resource or
     platform setting that reads a parameter inside a nested DAG (ExitHandler, ParallelFor, If) makes its task
     reference a `pipelinechannel--*` input its parent DAG never declares, and both kfp.local and the KFP driver
-    refuse the task ("parent DAG does not have input parameter"). `submit`, `upload` and `schedule` recompile,
-    so changing a GPU count is a flag there (`--eval-gpus/--tune-gpus`), and a new pipeline version in the UI.
-    The committed YAML is `build()`: the default cluster settings and one GPU per GPU task.
+    refuse the task ("parent DAG does not have input parameter"). The evaluation shards are unrolled at compile
+    time for the same reason of one spec (see `evaluate`). `submit`, `upload` and `schedule` recompile, so these
+    are flags there (`--eval-gpus/--tune-gpus/--eval-shards`), and a new pipeline version in the UI. The
+    committed YAML is `build()`: the default cluster settings, one GPU per GPU task, one evaluation shard.
     """
     cl = cluster or ClusterConfig()
 
@@ -115,7 +116,6 @@ def build(cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_lr: float = 3e-3,
-        eval_shards: int = 1,
         config_overrides: str = "{}",
         registry_uri: str = "",
         publish_min_gain: float = 0.0,
@@ -145,7 +145,7 @@ def build(cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus
                     lora_alpha=lora_alpha,
                     lora_lr=lora_lr,
                     config_overrides=config_overrides,
-                    eval_shards=eval_shards,
+                    eval_shards=eval_shards,  # a compile-time constant, recorded and checked by configure
                 ).set_display_name("configure"),
                 CONFIGURE_RES,
             )
@@ -153,23 +153,30 @@ def build(cluster: ClusterConfig | None = None, *, eval_gpus: int = 1, tune_gpus
                 conf, s3_secret
             )  # configure fingerprints the input data on S3 and asks the teacher its model
             cfg = conf.output
-            shard_ids = place(
-                shards_op(eval_shards=eval_shards).set_display_name("shards").after(conf), SHARDS_RES
-            )
 
             def evaluate(r: int, after: list[Any]) -> list[Any]:
-                """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order."""
+                """Fan each split out over `eval_shards` GPU pods, then merge the shards back in order.
+
+                The shards are sibling tasks unrolled at compile time, not a `dsl.ParallelFor`: kfp.local (2.17.3)
+                hands a loop body a wrong value for an input the loop receives from a sibling task (`config_json`
+                arrives as 0.0), and unrolled tasks run in parallel on the backend just the same.
+                """
                 merged = []
                 for split in ("val", "test"):
-                    with dsl.ParallelFor(items=shard_ids.output, name=f"shards-{split}-r{r}") as shard:
+                    shard_tasks = []
+                    for shard in range(eval_shards):
                         t = evaluate_op(
                             config_json=cfg, round_idx=r, split=split, shard=shard, shards=eval_shards
                         )
-                        t.set_display_name(f"evaluate-{split}-r{r}")
+                        suffix = f"-s{shard}" if eval_shards > 1 else ""
+                        t.set_display_name(f"evaluate-{split}-r{r}{suffix}")
                         _secrets(place(t, EVALUATE_RES, eval_gpus), s3_secret)
                         for a in after:
                             t.after(a)
-                    m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=eval_shards).after(t)
+                        shard_tasks.append(t)
+                    m = merge_eval_op(config_json=cfg, round_idx=r, split=split, shards=eval_shards)
+                    for t in shard_tasks:
+                        m.after(t)
                     _secrets(place(m.set_display_name(f"merge-{split}-r{r}"), MERGE_RES), s3_secret)
                     merged.append(m)
                 return merged

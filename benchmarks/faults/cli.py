@@ -1,4 +1,4 @@
-"""`python -m benchmarks.faults {kills,flaky,load,tests,table}`: run one part, write benchmarks/results/faults-<part>.json."""
+"""`python -m benchmarks.faults {kills,flaky,load,registry,tests,table}`: run one part, write benchmarks/results/faults-<part>.json."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     fl.add_argument("--workdir", default="/tmp/edtune-faults")
     sub.add_parser("tests")
     sub.add_parser("table")
+    rg = sub.add_parser("registry")
+    rg.add_argument("--publishers", type=int, default=8)
+    rg.add_argument("--trials", type=int, default=3)
+    rg.add_argument("--kills", type=int, default=10)
+    rg.add_argument("--sigterms", type=int, default=3)
+    rg.add_argument("--seed", type=int, default=0)
+    rg.add_argument("--workdir", default="/tmp/edtune-faults")
     ld = sub.add_parser("load")
     ld.add_argument("--requests", type=int, default=10000)
     ld.add_argument("--concurrency", type=int, default=32)
@@ -62,6 +69,28 @@ def main(argv: list[str] | None = None) -> int:
         print(_write("kills", data))
         print(json.dumps({k: v for k, v in data.items() if k != "mismatches"}, indent=1)[:3000])
         return 0 if rep.kills_survived == rep.kills_tried else 1
+    if args.part == "registry":
+        from benchmarks.bookkeeping import provenance
+        from benchmarks.faults.registry import registry_faults
+
+        root = Path(args.workdir) / "registry"
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.time()
+        data = registry_faults(
+            root, publishers=args.publishers, trials=args.trials, n_kills=args.kills, n_terms=args.sigterms,
+            seed=args.seed,
+        )  # fmt: skip
+        data["seconds"]["total"] = round(time.time() - t0, 1)
+        out = RESULTS / "faults-registry.json"
+        data["provenance"] = provenance(["benchmarks.faults", *sys.argv[1:]], writing=[out])
+        print(_write("registry", data))
+        print(json.dumps({k: data[k] for k in ("concurrency", "kills", "corruption")}, indent=1)[:4000])
+        c, k, bad = data["concurrency"], data["kills"], data["corruption"]
+        ok = c["lost_pointer_updates"] == c["failed_publishes"] == 0 and c["latest_verifies"]
+        ok = ok and k["incomplete_uploads_at_end"] == k["latest_named_a_partial_version"] == 0
+        ok = ok and k["reruns_ok"] == k["kills_mid_publish"] + k["sigterms_mid_publish"]
+        ok = ok and all(v for v in bad.values() if isinstance(v, bool))
+        return 0 if ok else 1
     if args.part == "tests":
         data = suite(Path("/tmp/edtune-faults") / "tests")
         print(_write("tests", data))

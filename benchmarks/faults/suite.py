@@ -119,9 +119,38 @@ def table() -> str:
                 "faults-load.json",
             )
         )
+    rows += _registry_rows(rd("registry"))
     return "\n".join(
         [
             "| " + " | ".join(r) + " |" if i else "| " + " | ".join(r) + " |\n|---|---|---|"
             for i, r in enumerate(rows)
         ]
     )
+
+
+def _registry_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The adapter registry's rows (faults-registry.json), empty when that part was not run."""
+    if not r:
+        return []
+    c, k, bad = r["concurrency"], r["kills"], r["corruption"]
+    src = "faults-registry.json"
+    trials = len(c["trials"])
+    return [
+        (
+            f"registry: {c['trials'][0]['publishers']} concurrent publishers x {trials} trials: lost pointer updates",
+            f"{c['lost_pointer_updates']} of {c['publishes']} publishes ({c['conditional_write_retries']} CAS retries)",
+            src,
+        ),
+        ("registry: every version stored once and verified", f"{c['versions_stored_once']}", src),
+        (
+            "registry: SIGKILLs mid-publish / `latest` on a partial version",
+            f"{k['kills_mid_publish']} / {k['latest_named_a_partial_version']}",
+            src,
+        ),
+        ("registry: incomplete multipart uploads after the reruns", str(k["incomplete_uploads_at_end"]), src),
+        (
+            "registry: a failed sync left the good copy byte-identical",
+            f"{bad['good_destination_byte_identical']}",
+            src,
+        ),
+    ]

@@ -39,7 +39,10 @@ class CheckResult(BaseModel):
     field: str | None = None  # the setting to change when it failed
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'} {self.name:<8} {self.detail}"
+        """`ok   teacher  …` or `FAIL teacher  teacher.url: …` (a failure always names its setting first)."""
+        named = self.ok or not self.field or self.detail.startswith(self.field)
+        detail = self.detail if named else f"{self.field}: {self.detail}"
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name:<8} {detail}"
 
 
 def _get(cfg: RunConfig, dotted: str) -> object:
@@ -209,5 +212,7 @@ def raise_on_failure(results: list[CheckResult]) -> None:
     """One InputError (exit 2) listing every failed check, each naming its field."""
     failed = [r for r in results if not r.ok]
     if failed:
-        problems = [Problem(f"preflight {r.name}", None, None, r.detail) for r in failed]
+        problems = [
+            Problem(f"preflight {r.name}", None, None, r.line()[5:].split(None, 1)[1]) for r in failed
+        ]
         raise InputError(f"preflight: {len(failed)} check(s) failed", problems)

@@ -91,8 +91,8 @@ def test_kfp_local_runs_the_graph_submit_sends(sent: list[dict], local: list[dic
 def test_the_graph_fans_out_under_an_exit_handler_in_both(sent: list[dict], local: list[dict]) -> None:
     for spec in (sent[0], local[0]):
         assert set(spec["root"]["dag"]["tasks"]) == {"exit-handler-1", "record-status-op"}
-        text = json.dumps(spec)
-        assert "parameterIterator" in text, "evaluate runs inside a ParallelFor over shards"
+        names = json.dumps(spec["components"]["comp-exit-handler-1"]["dag"]["tasks"])
+        assert "evaluate-op" in names and "merge-eval-op" in names
 
 
 def test_pipeline_check_accepts_the_spec_submit_sends_with_pinned_images(sent: list[dict]) -> None:

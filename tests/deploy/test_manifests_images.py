@@ -239,6 +239,82 @@ def test_adapter_server_syncs_every_task_at_its_pinned_version_before_serving(
     assert "--enable-lora" in server["args"][0] and "$$(cat /adapters/lora-modules.args)" in server["args"][0]
 
 
+def _server_argv(script: str, lora_list: str, tmp_path: Path) -> list[str]:
+    """What the adapter server's shell command execs, with `lora_list` as the initContainer's output."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "vllm"
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    fake.chmod(0o755)
+    args_file = tmp_path / "lora-modules.args"
+    args_file.write_text(lora_list)
+    # the kubelet turns $$ into $ before the shell runs (Kubernetes $(VAR) expansion)
+    shell = script.replace("$$", "$").replace("/adapters/lora-modules.args", str(args_file))
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "BASE_MODEL_ID": "base", "BASE_MODEL_REVISION": "main"}
+    proc = run(["/bin/sh", "-c", shell], env={**env, "MAX_LORAS": "4"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_adapter_server_starts_with_no_task_and_no_key_secret(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    """A fresh install has published nothing: the server must start on the base model alone (vLLM refuses an
+    empty --lora-modules), and with IRSA / workload identity there is no edtune-s3 Secret to read."""
+    for overlay in OVERLAYS:
+        docs = objects(rendered[overlay])
+        config = next(
+            d
+            for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("edtune-serving-config")
+        )
+        assert config["data"]["EDTUNE_TASKS"] == "", f"{overlay}: no task is served before one is published"
+        pod = find(docs, "Deployment", "edtune-adapter-server")["spec"]["template"]
+        pinned = [k for k in pod["metadata"].get("annotations", {}) if k.startswith("adapters.edtune.io/")]
+        assert pinned == [], f"{overlay}: the template names no task until `publish --rollout` adds one"
+        init = pod["spec"]["initContainers"][0]
+        secret_refs = [e["secretRef"] for e in init["envFrom"] if "secretRef" in e]
+        assert secret_refs == [{"name": "edtune-s3", "optional": True}], overlay
+    script = find(objects(rendered["dev"]), "Deployment", "edtune-adapter-server")["spec"]["template"][
+        "spec"
+    ]["containers"][0]["args"][0]
+    empty = _server_argv(script, "\n", tmp_path)
+    assert empty[:2] == ["serve", "base"] and "--lora-modules" not in empty and "--enable-lora" in empty
+    one = _server_argv(script, "colors=/adapters/colors\n", tmp_path)
+    i = one.index("--lora-modules")
+    assert one[i + 1] == "colors=/adapters/colors"
+
+
+def test_a_rollout_names_its_task_in_the_annotations_the_sync_reads(rendered: dict[str, Path]) -> None:
+    """`publish --rollout` patches `adapters.edtune.io/<task>` into the pod template; the initContainer reads every
+    annotation through the downward API, so a task never listed in EDTUNE_TASKS is synced after its rollout."""
+    from edtune.publish.rollout import rollout_patch
+    from edtune.publish.serving import parse_downward_annotations
+
+    patch = rollout_patch("v3", task="colors")
+    annotations = patch["spec"]["template"]["metadata"]["annotations"]
+    downward = "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(annotations.items()))
+    assert parse_downward_annotations(downward)["adapters.edtune.io/colors"] == "v3"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gpu_deployments_tolerate_the_gpu_taint_in_every_overlay(
+    rendered: dict[str, Path], overlay: str
+) -> None:
+    docs = objects(rendered[overlay])
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        spec = d["spec"]["template"]["spec"]
+        wants_gpu = any(
+            "nvidia.com/gpu" in (c.get("resources", {}).get("limits") or {}) for c in spec["containers"]
+        )
+        if wants_gpu:
+            assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec.get(
+                "tolerations", []
+            ), f"{overlay}: {d['metadata']['name']} would stay Pending on tainted GPU nodes"
+
+
 def test_network_policies_admit_pipeline_pods_of_the_profile_namespace_only(
     rendered: dict[str, Path],
 ) -> None:
@@ -363,6 +439,8 @@ def test_images_are_multi_stage_non_root_without_entrypoint_or_secrets(variant: 
         assert "nvidia/cuda" not in text and text.count("FROM ubuntu:24.04") == 2
         assert "ARG TORCH_CUDA=cu126" in text
         assert '--index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"' in text
+        # the device plugin sets it per pod; `all` in the image shows every GPU to a pod that requested none
+        assert "NVIDIA_VISIBLE_DEVICES" not in text.replace("# No NVIDIA_VISIBLE_DEVICES", "")
 
 
 def test_build_script_tags_images_with_the_package_version() -> None:
@@ -421,7 +499,7 @@ def test_dockerignore_keeps_only_the_package_in_the_build_context() -> None:
     assert "**/*.safetensors" in lines and "**/.env" in lines
     for path in (".env", "src/edtune/.env", "edtune-data/x.safetensors", ".venv/bin/python", "tests/x.py"):
         assert dockerignore_excludes(lines, path), f"{path} must stay out of the image"
-    assert not dockerignore_excludes(lines, "src/edtune/pipeline.py")
+    assert not dockerignore_excludes(lines, "src/edtune/pipeline/graph.py")
     assets = sorted((ROOT / "src" / "edtune" / "shapes" / "assets").rglob("*"))
     shipped = [p.relative_to(ROOT).as_posix() for p in assets if p.is_file()]
     assert any(p.endswith(".safetensors") for p in shipped)

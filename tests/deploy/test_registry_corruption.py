@@ -173,3 +173,14 @@ def test_lifecycle_adds_the_abort_rule_and_keeps_the_buckets_other_rules(
     assert set(rules) == {"expire-logs", RULE_ID}
     assert rules[RULE_ID]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
     assert rules[RULE_ID]["Filter"] == {"Prefix": "registry/"}
+
+
+def test_the_shipped_lifecycle_manifest_is_the_rule_the_command_writes() -> None:
+    import yaml
+
+    from edtune.publish.lifecycle import bucket_rule
+
+    path = Path(__file__).resolve().parents[2] / "manifests" / "base" / "registry-lifecycle.yaml"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["kind"] == "ConfigMap"
+    assert json.loads(doc["data"]["lifecycle.json"]) == {"Rules": [bucket_rule("registry", 1)]}

@@ -179,8 +179,6 @@ def _secret_entries(docs: list[dict], stage_name: str) -> list[dict]:
 def test_s3_secret_maps_the_endpoint_optionally_and_the_teacher_token_is_optional(default: dict) -> None:
     docs = default["error_driven_tuning"]
     for ex, spec in platform(docs).items():
-        if stage(ex) == "shards-op":  # a pure function of a parameter: reads no storage
-            continue
         by_keys = {
             tuple(sorted(k["secretKey"] for k in s["keyToEnv"])): s for s in spec.get("secretAsEnv", [])
         }

@@ -14,7 +14,6 @@ from edtune.pipeline import PIPELINES, compile_pipelines, repo_root
 GPU_STAGES = ("evaluate-op", "tune-op")
 CPU_STAGES = (
     "merge-eval-op",
-    "shards-op",
     "publish-op",
     "configure-op",
     "diagnose-op",
@@ -82,7 +81,6 @@ def test_every_stage_of_the_main_pipeline_appears(fresh: dict) -> None:
         "finalize-op",
         "publish-op",
         "merge-eval-op",
-        "shards-op",
         "record-status-op",
     }
     # rounds are unrolled: 3 tune tasks, one finalize per possible stopping point
@@ -174,11 +172,38 @@ def test_early_stop_is_a_condition_on_the_decide_output(fresh: dict) -> None:
     assert "== 'continue'" in text and "== 'stop'" in text
 
 
-def test_evaluation_fans_out_over_shards_and_merges_in_order(fresh: dict) -> None:
-    text = yaml.safe_dump(fresh["error_driven_tuning"][0])
-    assert "parameterIterator" in text, "evaluate must run inside a dsl.ParallelFor over shard ids"
-    params = fresh["error_driven_tuning"][0]["root"]["inputDefinitions"]["parameters"]
-    assert params["eval_shards"]["defaultValue"] == 1
+def test_evaluation_fans_out_over_shards_and_merges_in_order(tmp_path: Path) -> None:
+    """Shards are sibling tasks unrolled at compile time (`--eval-shards`); each merge waits for all of its split's."""
+    compile_pipelines(tmp_path, names=["error_driven_tuning"], eval_shards=4)
+    spec = next(yaml.safe_load_all((tmp_path / "error_driven_tuning.yaml").read_text()))
+    assert "eval_shards" not in spec["root"]["inputDefinitions"]["parameters"], "a compile-time constant"
+    assert "parameterIterator" not in yaml.safe_dump(spec)
+    base = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    for split in ("val", "test"):
+        shards = {
+            n: t
+            for n, t in base.items()
+            if n.startswith("evaluate-op")
+            and t["inputs"]["parameters"]["split"]["runtimeValue"]["constant"] == split
+            and t["inputs"]["parameters"]["round_idx"]["runtimeValue"]["constant"] == 0
+        }
+        assert sorted(
+            t["inputs"]["parameters"]["shard"]["runtimeValue"]["constant"] for t in shards.values()
+        ) == [
+            0,
+            1,
+            2,
+            3,
+        ]
+        [merge] = [
+            t
+            for n, t in base.items()
+            if n.startswith("merge-eval-op")
+            and t["inputs"]["parameters"]["split"]["runtimeValue"]["constant"] == split
+            and t["inputs"]["parameters"]["round_idx"]["runtimeValue"]["constant"] == 0
+        ]
+        assert set(shards) <= set(merge["dependentTasks"])
+        assert merge["inputs"]["parameters"]["shards"]["runtimeValue"]["constant"] == 4
 
 
 def test_gpu_counts_are_compile_time_constants_not_run_parameters(tmp_path: Path) -> None:

@@ -61,7 +61,9 @@ def test_the_cli_exits_2_on_the_old_spec_and_0_on_every_committed_spec(
 
 
 def _tasks(spec: dict, component: str) -> dict:
-    return spec["components"][component]["dag"]["tasks"] if component != "root" else spec["root"]["dag"]["tasks"]
+    return (
+        spec["components"][component]["dag"]["tasks"] if component != "root" else spec["root"]["dag"]["tasks"]
+    )
 
 
 def _first(spec: dict, prefix: str) -> tuple[str, str]:
@@ -90,7 +92,9 @@ def condition_on_missing_channel(docs: list[dict]) -> None:
     for comp in docs[0]["components"].values():
         for task in comp.get("dag", {}).get("tasks", {}).values():
             if "condition" in task.get("triggerPolicy", {}):
-                task["triggerPolicy"]["condition"] = "inputs.parameter_values['pipelinechannel--nowhere'] == 'x'"
+                task["triggerPolicy"]["condition"] = (
+                    "inputs.parameter_values['pipelinechannel--nowhere'] == 'x'"
+                )
                 return
 
 
@@ -141,8 +145,11 @@ def test_tag_images_are_errors_only_when_strict(fresh: list[dict]) -> None:
 
 BACKENDS = [
     # (server version, errors naming these features, warnings naming these features)
-    ("2.3.0", {"exit-handler-status", "secret-name-parameter", "secret-optional", "security-context"},
-     {"retry-policy"}),
+    (
+        "2.3.0",
+        {"exit-handler-status", "secret-name-parameter", "secret-optional", "security-context"},
+        {"retry-policy"},
+    ),
     ("2.5.0", {"exit-handler-status", "secret-name-parameter", "secret-optional"}, {"security-context"}),
     ("2.15.0", set(), {"security-context"}),
     ("2.17.0", set(), set()),

@@ -41,19 +41,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from edtune.serve.api import AdapterSpec
     from edtune.serve.engine import AdapterEngine
     from edtune.serve.server import start_server
-    from edtune.student import load_student
     from edtune.shapes.student.base import ensure_base_student
     from edtune.shapes.world.generate import generate_world
+    from edtune.student import load_student
+    from edtune.student.checkpoint import write_manifest
 
     root = tmp_path_factory.mktemp("serve")
     world = root / "world"
     generate_world(str(world), seed=3, pool_size=160, val_size=8, test_size=24, progress=False)
     cache = str(root / "cache")
     base = ensure_base_student(cache)
-    cfg = StudentConfig(base=base, torch_threads=1)
+    from edtune.shapes.preset import SHAPES_PRESET  # the tiny student's settings, as before the 7B defaults
+
+    cfg = StudentConfig(base=base, **SHAPES_PRESET.values["student"])
     samples = list(iter_support(str(world / "pool.jsonl")))[:64]
     adapter = root / "adapter"
-    load_student(base, cfg, cache_dir=cache).tune(samples, str(adapter), LoraConfig(max_steps=30), seed=0)
+    lora = LoraConfig(max_steps=30, **SHAPES_PRESET.values["lora"])
+    load_student(base, cfg, cache_dir=cache).tune(samples, str(adapter), lora, seed=0)
+    write_manifest(adapter)  # serve refuses an adapter without a manifest (`adapters sync` writes one)
     engine = AdapterEngine(base, [AdapterSpec(name=ADAPTER, uri=str(adapter))], cfg, cache_dir=cache)
     server = start_server(engine, host="127.0.0.1", port=0)
     try:

@@ -31,7 +31,10 @@ def test_shipped_base_student_answers_in_the_step_answer_format(tmp_path: Path) 
 
     probes = family_probes(tmp_path, n_per_family=2)
     samples = [s for fam in ("color", "count", "side") for s in probes[fam]]
-    traces = list(load_student(str(ASSET), StudentConfig()).answer(samples))
+    from edtune.shapes.preset import SHAPES_PRESET  # the tiny student's settings, as before the 7B defaults
+
+    cfg = StudentConfig(**SHAPES_PRESET.values["student"])
+    traces = list(load_student(str(ASSET), cfg).answer(samples))
     assert all(t.answer is not None and t.steps for t in traces), [t.raw for t in traces]
 
 

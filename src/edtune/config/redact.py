@@ -34,7 +34,7 @@ _SECRET_QUERY = re.compile(
     r"([?&](?:[^=&#\s]*(?:token|secret|password|passwd|key|credential|auth|signature)[^=&#\s]*)=)[^&#\s]*",
     re.IGNORECASE,
 )
-_WORDS = re.compile(r"[A-Za-z][a-z]*|[0-9]+")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # snake_case, kebab-case, camelCase, UPPER_CASE
 
 
 def redact_text(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -114,7 +114,7 @@ def task_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Write val.jsonl, test.jsonl and card.json (counts, answers, chance and best constant answer)."""
-    from edtune.imports.task import import_task
+    from edtune.imports.task import Format, import_task
     from edtune.output import emit
 
     if fmt not in ("mmbench", "llava"):
@@ -122,7 +122,7 @@ def task_import(
     r = import_task(
         source,
         out,
-        fmt=fmt,
+        fmt=cast(Format, fmt),
         val_fraction=val_fraction,
         seed=seed,
         images=images,  # type: ignore[arg-type]

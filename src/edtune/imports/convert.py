@@ -4,7 +4,8 @@ Formats (told apart by their keys, so one import may mix them):
 - LLaVA (`conversations: [{from: human|gpt, value}]`, `image`), as LLaVA-665K ships;
 - `messages` (`role`/`content`, `images: [...]`), as ms-swift and TRL train from; `content` may be a string with
   `<image>` or a list of parts (`{"type": "image"}`, `{"type": "text", "text": ...}`);
-- either of these as rows of a Parquet export, where images are `{"bytes", "path"}` structs.
+- either of these as rows of a Parquet export, where images are `{"bytes", "path"}` structs, and The Cauldron's
+  Parquet rows (`images`, `texts: [{user, assistant}]`);
 Multi-turn conversations convert faithfully (turns alternate human/gpt). What the pool format cannot hold is
 refused by name, never reshaped: several images, a `system` or `tool` turn, an `<image>` placeholder outside
 the first human turn or with no image.
@@ -102,6 +103,20 @@ def _text(content: Any, field: str) -> str:
     raise Refused(field, f"expected text, got {type(content).__name__}")
 
 
+def _pairs(texts: Any) -> Any:
+    """The Cauldron's `[{user, assistant}]` exchanges as role/content turns (anything else is left for `_turns`
+    to refuse by name)."""
+    if not isinstance(texts, list) or not all(isinstance(t, dict) for t in texts):
+        return texts
+    out = []
+    for t in texts:
+        out += [
+            {"role": "user", "content": t.get("user")},
+            {"role": "assistant", "content": t.get("assistant")},
+        ]
+    return out
+
+
 def support_fields(obj: dict[str, Any], default_id: str) -> tuple[dict[str, Any], Any]:
     """(fields of a SupportSample without its image ref, the image as the record names it or None)."""
     if "conversations" in obj:
@@ -110,9 +125,14 @@ def support_fields(obj: dict[str, Any], default_id: str) -> tuple[dict[str, Any]
     elif "messages" in obj:
         image = _one_image(obj.get("images", obj.get("image")), "images")
         turns = _turns(obj["messages"], "messages", "role", "content")
+    elif "texts" in obj:  # The Cauldron's Parquet: `images` and `texts: [{user, assistant, source}]`
+        image = _one_image(obj.get("images"), "images")
+        turns = _turns(_pairs(obj["texts"]), "texts", "role", "content")
     else:
         keys = ", ".join(sorted(map(str, obj))[:8])
-        raise Refused(None, f"neither 'conversations' (LLaVA) nor 'messages' (ms-swift/TRL); keys: {keys}")
+        raise Refused(
+            None, f"no 'conversations' (LLaVA), 'messages' (ms-swift/TRL) or 'texts' (Cauldron); keys: {keys}"
+        )
     fields: dict[str, Any] = {
         "id": record_id(obj, default_id),
         "conversations": _place_image(turns, image is not None),

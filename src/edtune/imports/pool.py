@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from edtune.errors import InputError
 from edtune.imports.convert import support_fields
 from edtune.imports.sources import container_of, iter_any
-from edtune.imports.store import ImageStore, Refused, SeenSet, image_bytes
+from edtune.imports.store import ImageStore, Refused, SeenSet, check_out
 from edtune.io import exists, join, write_json
 from edtune.io.storage import open_write
 from edtune.schemas import SupportSample
@@ -71,22 +71,26 @@ class _Importer:
         fields, image = support_fields(obj, default_id)
         fields["source"] = obj.get("source") if isinstance(obj.get("source"), str) else stem
         try:  # validate the text before any image is written: a refused record leaves nothing behind
-            SupportSample.model_validate({**fields, "image": "pending" if image is not None else None})
+            sample = SupportSample.model_validate(
+                {**fields, "image": "pending" if image is not None else None}
+            )
         except ValidationError as exc:
             raise pydantic_refusal(exc) from None
         sha = ""
         if image is not None:
             field = "image" if "conversations" in obj else "images"
-            data = image_bytes(image, field, _source_root(path, self.images))
-            fields["image"], sha = self.store.put(data, field)
-        sample = SupportSample.model_validate(fields)
+            ref, sha = self.store.put_value(image, field, _source_root(path, self.images))
+            sample = sample.model_copy(update={"image": ref})
         if (first := self.seen.first("id\0" + sample.id, where)) is not None:
             self.duplicates += 1
             return None, f"{where}: id: duplicate id {sample.id!r} (first at {first}); skipped"
-        content = json.dumps([sha, [t.model_dump() for t in sample.conversations]], sort_keys=True)
+        content = sha + json.dumps(fields["conversations"])  # the turns as converted: {from, value}, in order
         if (first := self.seen.first("content\0" + content, where)) is not None:
             self.duplicates += 1
-            return None, f"{where}: (record): same image and conversation as {first}; skipped as a duplicate"
+            return (
+                None,
+                f"{where}: conversations: same image and conversation as {first}; skipped as a duplicate",
+            )
         return sample, None
 
 
@@ -99,6 +103,7 @@ def import_pool(
     by default each source's own folder. `limit` stops after that many records read per source (a slice).
     `progress(n)` is called with the running count. Raises InputError only for an unreadable source.
     """
+    check_out(out)
     for src in sources:  # an unknown file type or a missing source is refused before anything is written
         container_of(src)
         if not exists(src):
@@ -146,6 +151,7 @@ def import_pool(
                     continue
                 pool_fh.write(json.dumps(sample.model_dump(), ensure_ascii=False).encode() + b"\n")
                 imported += 1
+        imp.store.close()  # every image durable before pool.jsonl is renamed into place (at the end of `with`)
     seconds = time.perf_counter() - t0
     result = PoolImport(
         out=out,

@@ -148,7 +148,7 @@ def iter_json_array(path: str) -> Iterator[Raw]:
                 yield Raw(where, obj=obj)
 
 
-def iter_parquet(path: str, batch_rows: int = 1024) -> Iterator[Raw]:
+def iter_parquet(path: str, batch_rows: int = 64) -> Iterator[Raw]:
     """Rows of a Parquet file as dicts, one record batch in memory at a time (image bytes included)."""
     import pyarrow.parquet as pq
 
@@ -178,7 +178,7 @@ def iter_tsv(path: str) -> Iterator[Raw]:
     """Rows of a TSV with a header line as dicts (MMBench: base64 images make fields of megabytes)."""
     csv.field_size_limit(min(sys.maxsize, 1 << 30))
     with open_read(path) as fh:
-        text = codecs.getreader("utf-8")(fh, errors="surrogateescape")
+        text = codecs.getreader("utf-8")(fh, "surrogateescape")
         reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:

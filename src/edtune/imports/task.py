@@ -24,7 +24,7 @@ from edtune.errors import InputError
 from edtune.imports.convert import IMAGE, record_id
 from edtune.imports.pool import SHOWN, pydantic_refusal
 from edtune.imports.sources import iter_any
-from edtune.imports.store import ImageStore, Refused, SeenSet, decode_base64, image_bytes
+from edtune.imports.store import ImageStore, Refused, SeenSet, check_out, decode_base64
 from edtune.io import exists, join, write_json, write_jsonl, write_text
 from edtune.schemas import TaskSample
 from edtune.taskcard import TaskCard, task_card
@@ -103,7 +103,7 @@ def _llava(obj: dict[str, Any], where: str, store: ImageStore, root: str, max_wo
     image = obj.get("image")
     if image is None:
         raise Refused("image", "missing: a task sample needs an image")
-    ref, _ = store.put(image_bytes(image, "image", root), "image")
+    ref, _ = store.put_value(image, "image", root)
     question = q["value"].replace(IMAGE, "").strip()
     fields = {
         "id": record_id(obj, where),
@@ -135,6 +135,7 @@ def import_task(
     """Write `out/{val,test}.jsonl`, `out/images/`, `out/card.json`, `out/refused.txt`; see the module docstring."""
     if not 0.0 <= val_fraction <= 1.0:
         raise InputError(f"val fraction {val_fraction} must be between 0 and 1")
+    check_out(out)
     if not exists(source):
         raise InputError(f"{source}: no such file")
     seen = SeenSet()
@@ -170,6 +171,7 @@ def import_task(
             samples.append(s)
     finally:
         seen.close()
+    store.close()  # the images are durable before the splits that name them appear
     order = sorted(samples, key=lambda s: s.id)
     random.Random(seed).shuffle(order)
     n_val = round(len(order) * val_fraction)

@@ -27,133 +27,38 @@ from typing import Any, Literal
 
 import yaml
 
-from edtune.errors import InputError, Problem
+from edtune.errors import InputError
+from edtune.pipeline.backend import (
+    BACKEND_FLOOR,
+    FEATURES,
+    Feature,
+    Finding,
+    Version,
+    check_backend,
+    fmt,
+    parse_version,
+)
 
-Version = tuple[int, int, int]
-
-#: The oldest KFP backend edtune supports (Kubeflow 1.11 ships 2.15.0): the exit handler's task status, optional
-#: Secret keys and parameter-named Secrets all need it; docs/deploy.md explains the choice.
-BACKEND_FLOOR: Version = (2, 15, 0)
+__all__ = [
+    "BACKEND_FLOOR",
+    "FEATURES",
+    "Feature",
+    "Finding",
+    "SpecReport",
+    "Version",
+    "check_backend",
+    "check_spec",
+    "check_spec_file",
+    "fmt",
+    "parse_version",
+]
 
 _CHANNEL = re.compile(r"pipelinechannel--[A-Za-z0-9_-]+")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True)
-class Feature:
-    """A backend feature a spec may use: the first release that runs it, and the first where it takes effect."""
-
-    key: str
-    what: str
-    runs_from: Version  # below: the task or run fails
-    works_from: Version  # between runs_from and this: accepted but ignored
-    source: str
-
-
-#: feature -> minimum KFP backend, read from the backend driver's source per release (FACTS.md) unless the
-#: source says "release history". docs/deploy.md carries the same table (a test compares them).
-FEATURES: dict[str, Feature] = {
-    f.key: f
-    for f in (
-        Feature(
-            "dag",
-            "v2 DAG: ParallelFor, dsl.If on task outputs, nested DAGs",
-            (2, 0, 0),
-            (2, 0, 0),
-            "v2 pipeline spec",
-        ),
-        Feature(
-            "exit-handler-status",
-            "ExitHandler task reading PipelineTaskFinalStatus",
-            (2, 15, 0),
-            (2, 15, 0),
-            "driver: 'not implemented yet' in 2.5.0, so every run fails",
-        ),
-        Feature(
-            "secret-name-parameter",
-            "Secret name from a pipeline parameter",
-            (2, 15, 0),
-            (2, 15, 0),
-            "driver: 2.2/2.3 reject the field; 2.4.1 resolves the name to an empty string",
-        ),
-        Feature(
-            "secret-optional",
-            "optional Secret keys",
-            (2, 15, 0),
-            (2, 15, 0),
-            "driver: 2.2/2.3 reject the field; 2.5.0 drops it (a missing key fails the pod)",
-        ),
-        Feature(
-            "security-context",
-            "runAsUser/runAsNonRoot on the user container",
-            (2, 4, 1),
-            (2, 16, 0),
-            "driver: 2.2/2.3 reject the field; 2.4.1 to 2.15 drop it silently",
-        ),
-        Feature(
-            "retry-policy",
-            "task retries (retryPolicy)",
-            (2, 0, 0),
-            (2, 4, 1),
-            "driver: retries exist from 2.4.1",
-        ),
-        Feature(
-            "accelerator-parameter",
-            "GPU count from a parameter (resourceCount placeholder)",
-            (2, 0, 0),
-            (2, 4, 0),
-            "kubeflow/pipelines #11501; older backends drop the GPU request",
-        ),
-        Feature(
-            "empty-dir",
-            "emptyDir volumes (/dev/shm, the default cache)",
-            (2, 3, 0),
-            (2, 3, 0),
-            "release history (not read from the driver)",
-        ),
-        Feature(
-            "placement",
-            "tolerations, node selectors, pod labels, activeDeadlineSeconds",
-            (2, 2, 0),
-            (2, 2, 0),
-            "release history (not read from the driver)",
-        ),
-        Feature(
-            "volumes",
-            "PVC mounts and generic ephemeral volumes",
-            (2, 2, 0),
-            (2, 2, 0),
-            "release history (not read from the driver)",
-        ),
-    )
-}
-
 _PLACEMENT_FIELDS = ("tolerations", "nodeSelector", "podMetadata", "activeDeadlineSeconds")
 _VOLUME_FIELDS = ("pvcMount", "genericEphemeralVolume")
-
-
-def parse_version(text: str) -> Version:
-    """`2.15.0`, `v2.4.1`, `2.5.0-rc.1` -> (2, 15, 0); InputError when no version can be read."""
-    m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
-    if not m:
-        raise InputError(f"cannot read a KFP version from {text!r} (expected e.g. 2.15.0)")
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def fmt(v: Version) -> str:
-    return ".".join(map(str, v))
-
-
-@dataclass
-class Finding:
-    level: Literal["error", "warning"]
-    rule: str
-    task: str  # "<component>/<task>" or "executor <name>"
-    input: str
-    message: str
-
-    def problem(self, where: str) -> Problem:
-        return Problem(where, None, f"{self.task}: {self.input}", f"[{self.rule}] {self.message}")
 
 
 @dataclass
@@ -457,44 +362,3 @@ def check_spec_file(path: str | Path, *, strict_images: bool = False) -> SpecRep
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{p}: cannot read a compiled pipeline ({type(exc).__name__}: {exc})") from None
     return check_spec(docs, str(p), strict_images=strict_images)
-
-
-def check_backend(report: SpecReport, server: Version, *, floor: Version = BACKEND_FLOOR) -> list[Finding]:
-    """Findings for running `report`'s spec on a backend of version `server`: errors below the floor or below a
-    feature's `runs_from`, warnings where a feature is accepted but ignored."""
-    out: list[Finding] = []
-    if server < floor:
-        out.append(
-            Finding(
-                "error",
-                "backend-floor",
-                "server",
-                fmt(server),
-                f"KFP backend {fmt(server)} is older than edtune's floor {fmt(floor)} (Kubeflow 1.11); "
-                "see docs/deploy.md",
-            )
-        )
-    for key, places in sorted(report.features.items()):
-        f = FEATURES[key]
-        if server < f.runs_from:
-            out.append(
-                Finding(
-                    "error",
-                    "backend-floor",
-                    places[0],
-                    key,
-                    f"{f.what} needs KFP >= {fmt(f.runs_from)} ({f.source}); server is {fmt(server)}",
-                )
-            )
-        elif server < f.works_from:
-            out.append(
-                Finding(
-                    "warning",
-                    "backend-floor",
-                    places[0],
-                    key,
-                    f"{f.what} is ignored below KFP {fmt(f.works_from)} ({f.source}); server is "
-                    f"{fmt(server)}",
-                )
-            )
-    return out

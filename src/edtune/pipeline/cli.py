@@ -31,6 +31,12 @@ EvalGpusOpt = Annotated[
 TuneGpusOpt = Annotated[
     int, typer.Option("--tune-gpus", help="GPUs of the tune pod (0, 1, 2, 4, 8); compiled into the spec.")
 ]
+ShardsOpt = Annotated[
+    int,
+    typer.Option(
+        "--eval-shards", help="Evaluate pods per split (1-64), in parallel; compiled into the spec."
+    ),
+]
 UnpinnedOpt = Annotated[
     bool,
     typer.Option("--allow-unpinned", help="Accept tag images (default: digest-pinned images only)."),
@@ -108,6 +114,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         set_: SetOpt = None,
         pipeline_root: Annotated[Path, typer.Option("--pipeline-root")] = Path("./edtune-data/kfp-root"),
+        eval_shards: ShardsOpt = 1,
         as_json: JsonOpt = False,
     ) -> None:
         """Run the spec `submit` would send with the KFP local SubprocessRunner (no cluster, no Docker)."""
@@ -115,7 +122,7 @@ def register(app: typer.Typer) -> None:
         from edtune.output import emit
         from edtune.pipeline.local import run_local as do_run
 
-        res = do_run(load_config(config, set_ or []), pipeline_root)
+        res = do_run(load_config(config, set_ or []), pipeline_root, eval_shards=eval_shards)
         emit(res, as_json)
 
     @pipeline_app.command("submit")
@@ -136,6 +143,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         eval_gpus: EvalGpusOpt = 1,
         tune_gpus: TuneGpusOpt = 1,
+        eval_shards: ShardsOpt = 1,
         image: ImageOpt = None,
         gpu_image: GpuImageOpt = None,
         allow_unpinned: UnpinnedOpt = False,
@@ -166,6 +174,7 @@ def register(app: typer.Typer) -> None:
             min_gain=min_gain,
             eval_gpus=eval_gpus,
             tune_gpus=tune_gpus,
+            eval_shards=eval_shards,
             image=image,
             gpu_image=gpu_image,
             allow_unpinned=allow_unpinned,
@@ -185,6 +194,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         eval_gpus: EvalGpusOpt = 1,
         tune_gpus: TuneGpusOpt = 1,
+        eval_shards: ShardsOpt = 1,
         image: ImageOpt = None,
         gpu_image: GpuImageOpt = None,
         allow_unpinned: UnpinnedOpt = False,
@@ -205,6 +215,7 @@ def register(app: typer.Typer) -> None:
             gpu_image=gpu_image,
             eval_gpus=eval_gpus,
             tune_gpus=tune_gpus,
+            eval_shards=eval_shards,
             allow_unpinned=allow_unpinned,
             backend=backend,
         )
@@ -222,6 +233,7 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str | None, typer.Option("--name", help="Recurring run name.")] = None,
         eval_gpus: EvalGpusOpt = 1,
         tune_gpus: TuneGpusOpt = 1,
+        eval_shards: ShardsOpt = 1,
         image: ImageOpt = None,
         gpu_image: GpuImageOpt = None,
         allow_unpinned: UnpinnedOpt = False,
@@ -243,6 +255,7 @@ def register(app: typer.Typer) -> None:
             gpu_image=gpu_image,
             eval_gpus=eval_gpus,
             tune_gpus=tune_gpus,
+            eval_shards=eval_shards,
             allow_unpinned=allow_unpinned,
             backend=backend,
         )

@@ -88,14 +88,23 @@ def prepare(
     gpu_image: str | None = None,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
     allow_unpinned: bool = False,
 ) -> Prepared:
     """Validate, choose images, compile and check a run's spec; InputError (exit 2) on any problem."""
     name = canonical(pipeline)
-    check_gpu_counts(eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+    check_gpu_counts(eval_shards, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
     validate_for_cluster(cfg, name)
     images = choose_images(cfg, image, gpu_image, allow_unpinned=allow_unpinned)
-    path = compile_run_spec(cfg, name, out_dir, images=images, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+    path = compile_run_spec(
+        cfg,
+        name,
+        out_dir,
+        images=images,
+        eval_gpus=eval_gpus,
+        tune_gpus=tune_gpus,
+        eval_shards=eval_shards,
+    )
     report = check_spec_file(path, strict_images=not allow_unpinned)
     report.raise_for_errors()
     for w in report.warnings:
@@ -137,6 +146,7 @@ def submit(
     min_gain: float | None = None,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
     image: str | None = None,
     gpu_image: str | None = None,
     allow_unpinned: bool = False,
@@ -165,6 +175,7 @@ def submit(
             gpu_image=gpu_image,
             eval_gpus=eval_gpus,
             tune_gpus=tune_gpus,
+            eval_shards=eval_shards,
             allow_unpinned=allow_unpinned,
         )
         client, auth = make_client(host, c.namespace)
@@ -177,6 +188,7 @@ def submit(
             "service_account": c.service_account,
             "images": {"cpu": prep.images[0], "gpu": prep.images[1]},
             "gpus": {"eval": eval_gpus, "tune": tune_gpus},
+            "eval_shards": eval_shards,
             "backend": fmt(version),
             "min_backend": fmt(max(prep.report.min_backend, BACKEND_FLOOR)),
             "warnings": [f"{w.task}: {w.message}" for w in prep.report.warnings] + backend_warnings,
@@ -234,6 +246,7 @@ def upload(
     gpu_image: str | None = None,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
     allow_unpinned: bool = False,
     backend: str | None = None,
 ) -> dict[str, Any]:
@@ -256,6 +269,7 @@ def upload(
             gpu_image=gpu_image,
             eval_gpus=eval_gpus,
             tune_gpus=tune_gpus,
+            eval_shards=eval_shards,
             allow_unpinned=allow_unpinned,
         )
         package = prep.path
@@ -300,6 +314,7 @@ def upload(
         "version_id": ver.pipeline_version_id,
         "namespace": ns,
         "gpus": {"eval": eval_gpus, "tune": tune_gpus},
+        "eval_shards": eval_shards,
         "auth": auth.source,
     }
 
@@ -315,6 +330,7 @@ def schedule(
     gpu_image: str | None = None,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
     allow_unpinned: bool = False,
     backend: str | None = None,
 ) -> dict[str, Any]:
@@ -334,6 +350,7 @@ def schedule(
         gpu_image=gpu_image,
         eval_gpus=eval_gpus,
         tune_gpus=tune_gpus,
+        eval_shards=eval_shards,
         allow_unpinned=allow_unpinned,
         backend=backend,
     )

@@ -29,6 +29,7 @@ ALIASES = {"tuning": "error_driven_tuning", "index": "index_support_set"}
 PipelineName = Literal["tuning", "index"]
 #: GPU counts a GPU task may request (one node's worth; multi-node training is not built).
 ALLOWED_GPU_COUNTS = (0, 1, 2, 4, 8)
+MAX_EVAL_SHARDS = 64
 
 
 def repo_root() -> Path:
@@ -62,29 +63,37 @@ def canonical(name: str) -> str:
     return full
 
 
-def check_gpu_counts(**counts: int) -> None:
-    """Refuse a GPU count a node cannot give (InputError naming the flag)."""
+def check_gpu_counts(eval_shards: int = 1, **counts: int) -> None:
+    """Refuse a GPU count a node cannot give, or a shard count out of range (InputError naming the flag)."""
     for flag, n in counts.items():
         if n not in ALLOWED_GPU_COUNTS:
             raise InputError(f"--{flag.replace('_', '-')} {n}: choose one of {list(ALLOWED_GPU_COUNTS)}")
+    if not 1 <= eval_shards <= MAX_EVAL_SHARDS:
+        raise InputError(f"--eval-shards {eval_shards}: choose 1 to {MAX_EVAL_SHARDS}")
 
 
 def load_pipeline(
-    name: str, *, cluster: ClusterConfig | None = None, eval_gpus: int = 1, tune_gpus: int = 1
+    name: str,
+    *,
+    cluster: ClusterConfig | None = None,
+    eval_gpus: int = 1,
+    tune_gpus: int = 1,
+    eval_shards: int = 1,
 ) -> Any:
-    """The pipeline function, built with `cluster`'s placement and the GPU counts as compile-time constants.
+    """The pipeline function, built with `cluster`'s placement, the GPU counts and the evaluation shard count as
+    compile-time constants.
 
     There is one builder per pipeline and no local variant: the graph kfp.local runs is the graph submit sends.
     """
     import importlib
 
     name = canonical(name)
-    check_gpu_counts(eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+    check_gpu_counts(eval_shards, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
     _on_path()
     module, _ = PIPELINES[name]
     mod = importlib.import_module(module)
     if name == "error_driven_tuning":
-        return mod.build(cluster=cluster, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+        return mod.build(cluster=cluster, eval_gpus=eval_gpus, tune_gpus=tune_gpus, eval_shards=eval_shards)
     return mod.build(cluster=cluster)
 
 
@@ -146,6 +155,7 @@ def compile_pipelines(
     *,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
 ) -> list[str]:
     """Compile pipelines to YAML. Without arguments: every pipeline with the default cluster settings, which is
     what `pipelines/compiled/` holds (a test compares them). With `cluster`/`images`/GPU counts: a run's spec."""
@@ -156,7 +166,9 @@ def compile_pipelines(
     written = []
     for name in names or list(PIPELINES):
         path = out / f"{canonical(name)}.yaml"
-        fn = load_pipeline(name, cluster=cluster, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+        fn = load_pipeline(
+            name, cluster=cluster, eval_gpus=eval_gpus, tune_gpus=tune_gpus, eval_shards=eval_shards
+        )
         compiler.Compiler().compile(fn, str(path))
         if images is not None and images != default_images():
             retarget_images(path, *images)
@@ -172,6 +184,7 @@ def compile_run_spec(
     images: tuple[str, str] | None = None,
     eval_gpus: int = 1,
     tune_gpus: int = 1,
+    eval_shards: int = 1,
 ) -> Path:
     """The one spec of a run: what `submit`/`upload`/`schedule` send and what `run-local` runs."""
     [path] = compile_pipelines(
@@ -181,5 +194,6 @@ def compile_run_spec(
         names=[pipeline],
         eval_gpus=eval_gpus,
         tune_gpus=tune_gpus,
+        eval_shards=eval_shards,
     )
     return Path(path)

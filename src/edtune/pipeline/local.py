@@ -59,25 +59,34 @@ def final_summary(cfg: RunConfig) -> dict[str, Any] | None:
     return io.read_json(marker).get("summary") if io.exists(marker) else None
 
 
-def local_spec(cfg: RunConfig, out_dir: Path, *, eval_gpus: int = 1, tune_gpus: int = 1) -> Path:
+def local_spec(
+    cfg: RunConfig, out_dir: Path, *, eval_gpus: int = 1, tune_gpus: int = 1, eval_shards: int = 1
+) -> Path:
     """Compile and check the spec `run_local` runs: `submit`'s compile of the tuning pipeline for `cfg`.
 
     Tag images are warnings here (kfp.local runs no container); every structural rule is an error.
     """
     from edtune.pipeline.check import check_spec_file
 
-    path = compile_run_spec(cfg, "error_driven_tuning", out_dir, eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+    path = compile_run_spec(
+        cfg, "error_driven_tuning", out_dir, eval_gpus=eval_gpus, tune_gpus=tune_gpus, eval_shards=eval_shards
+    )
     check_spec_file(path, strict_images=False).raise_for_errors()
     return path
 
 
 def run_local(
-    cfg: RunConfig, pipeline_root: str | Path, *, eval_gpus: int = 1, tune_gpus: int = 1
+    cfg: RunConfig,
+    pipeline_root: str | Path,
+    *,
+    eval_gpus: int = 1,
+    tune_gpus: int = 1,
+    eval_shards: int = 1,
 ) -> PipelineRun:
     """Run the tuning pipeline's submit spec with the KFP local SubprocessRunner.
 
-    The GPU counts only change resources (which kfp.local ignores); they default to submit's, so the spec that
-    runs is byte for byte the one `edtune pipeline submit --dry-run` checks for this config and default images.
+    The GPU counts only change resources (which kfp.local ignores); they and the shard count default to
+    submit's, so the graph that runs is the one `edtune pipeline submit` sends for this config.
     """
     import kfp.local
     from kfp import components
@@ -89,7 +98,9 @@ def run_local(
     logs_dir = Path(run_dir.local if run_dir.scheme == "file" else pipeline_root) / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edtune-compile-") as tmp:
-        compiled = local_spec(cfg, Path(tmp), eval_gpus=eval_gpus, tune_gpus=tune_gpus)
+        compiled = local_spec(
+            cfg, Path(tmp), eval_gpus=eval_gpus, tune_gpus=tune_gpus, eval_shards=eval_shards
+        )
         spec = logs_dir / f"kfp-local-{cfg.run_id}.yaml"
         spec.write_text(compiled.read_text())
     pipeline = components.load_component_from_file(str(spec))

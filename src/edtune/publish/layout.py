@@ -76,10 +76,10 @@ def parse_manifest(data: bytes, where: str) -> AdapterManifest:
     try:
         manifest = AdapterManifest.model_validate_json(data)
     except ValidationError as exc:
-        problems = "; ".join(
+        detail = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()[:10]
         )
-        raise ModelError(f"{where}: not a valid AdapterManifest: {problems}") from None
+        raise ModelError(f"{where}: not a valid AdapterManifest: {detail}") from None
     problems = manifest_problems(manifest)
     if problems:
         raise ModelError(f"{where}: {problems[0]}")

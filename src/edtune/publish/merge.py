@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -42,6 +43,21 @@ def _copy_side_files(base_dir: Path, dest: Path) -> None:
         if p.name.endswith(_WEIGHT_SUFFIXES) or p.name.endswith(".index.json"):
             continue
         shutil.copy2(p, dest / p.name)
+
+
+def _saved_dtype(base_dir: Path, default: Any) -> Any:
+    """The dtype the base checkpoint was saved in (config.json `dtype` / `torch_dtype`), else `default`."""
+    import json
+
+    import torch
+
+    try:
+        cfg = json.loads((base_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return default
+    name = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype")
+    value = getattr(torch, str(name), None) if name else None
+    return value if isinstance(value, torch.dtype) else default
 
 
 def merge_adapter(
@@ -74,6 +90,7 @@ def merge_adapter(
     adapter_dir = resolve_local(adapter, cache_dir, what="adapter")
     adapter_manifest = verify_adapter_dir(adapter_dir)
     check_adapter(adapter_dir, student.fingerprint)
+    student.dtype = _saved_dtype(student.base_dir, student.dtype)  # keep a bf16 base bf16 (not fp32 on CPU)
     model = student._load_base()
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)

@@ -40,8 +40,8 @@ def demo_cmd(
     Milvus Lite, local files, and the KFP local runner."""
     import sys
 
-    from edtune.shapes.demo import DEMO_TASK, run_demo
     from edtune.output import emit
+    from edtune.shapes.demo import DEMO_TASK, run_demo
 
     if runner not in ("kfp-local", "inprocess"):
         raise typer.BadParameter("--runner must be kfp-local or inprocess")

@@ -69,7 +69,7 @@ def resolve_hub(base: str, *, cache_dir: str | None = None) -> Path:
         path = snapshot_download(
             hub.repo,
             revision=hub.revision,
-            cache_dir=cache_dir,
+            cache_dir=cache_dir or os.environ.get("HF_HUB_CACHE") or None,  # read now, not at hub import
             local_files_only=offline(),
             allow_patterns=ALLOW_PATTERNS,
         )

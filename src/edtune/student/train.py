@@ -22,6 +22,7 @@ This module trains in one process (one rank); `edtune.student.launch` decides be
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -195,7 +196,7 @@ def train_in_process(
 
             use_tb = True
         except ImportError:
-            log.info(kv("tensorboard not importable: no TensorBoard logs (metrics are in tune.json)"))
+            _tensorboard_missing()
 
     args = TrainingArguments(
         output_dir=str(local_ckpts),
@@ -318,4 +319,13 @@ def train_in_process(
         resumed_from_step=resumed_step,
         checkpoints_saved=counters["checkpoints"],
         tensorboard_uri=tb_uri,
+    )
+
+
+@functools.cache
+def _tensorboard_missing() -> None:
+    """One line per process (not per restart or round) when `lora.tensorboard` is on but TensorBoard is absent."""
+    log.warning(
+        "lora.tensorboard is on but tensorboard is not installed: no TensorBoard logs "
+        '(pip install "edtune[tb]", or set lora.tensorboard: false; the metrics are in tune.json)'
     )

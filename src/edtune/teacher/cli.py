@@ -17,6 +17,10 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: key.sub=value (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+# assumed aggregate throughputs of one teacher server (a 7B-class VLM under vLLM/TGI with concurrent requests);
+# estimates only — measure your own deployment and pass --prefill-tok-s / --decode-tok-s
+PREFILL_TOK_S = 5000.0
+DECODE_TOK_S = 1000.0
 UrlOpt = Annotated[
     str | None, typer.Option("--teacher-url", help="Teacher base URL (overrides teacher.url).")
 ]
@@ -94,15 +98,47 @@ def register(app: typer.Typer) -> None:
         pool: Annotated[str, typer.Option("--pool", help="Support pool JSONL (LLaVA conversation format).")],
         out: Annotated[str, typer.Option("--out", help="Where to write pool.skills.jsonl.")],
         teacher_url: UrlOpt = None,
+        estimate: Annotated[
+            bool,
+            typer.Option(
+                "--estimate", help="Only count requests, tokens and hours; ask the teacher nothing."
+            ),
+        ] = False,
+        prefill_tok_s: Annotated[
+            float, typer.Option("--prefill-tok-s", min=1.0, help="Teacher prompt throughput for --estimate.")
+        ] = PREFILL_TOK_S,
+        decode_tok_s: Annotated[
+            float, typer.Option("--decode-tok-s", min=1.0, help="Teacher output throughput for --estimate.")
+        ] = DECODE_TOK_S,
         config: ConfigOpt = None,
         set_: SetOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Ask the teacher which skills every support sample teaches; resumable; rows in pool order."""
+        """Ask the teacher which skills every support sample teaches; resumable; rows in pool order.
+
+        With --estimate: the requests this would send (exact), and its prompt and output tokens and hours at the
+        given throughputs (estimates; the defaults are assumptions for one 7B-class VLM server, see docs/pool.md).
+        """
         from edtune.output import emit
-        from edtune.teacher.annotate import annotate_pool
+        from edtune.teacher.annotate import annotate_pool, estimate_annotation
 
         cfg = _config(config, set_, teacher_url, None)
+        if estimate:
+            e = estimate_annotation(
+                pool,
+                out,
+                cfg.teacher,
+                cache_dir=cfg.cache_dir,
+                prefill_tokens_per_s=prefill_tok_s,
+                decode_tokens_per_s=decode_tok_s,
+            )
+            human = (
+                f"{pool}: {e.requests} requests ({e.rows} rows, {e.pretagged} pre-tagged, {e.resumed} resumed); "
+                f"~{e.prompt_tokens:,} prompt + ~{e.output_tokens:,} output tokens (<= {e.output_tokens_max:,}); "
+                f"~{e.hours:.3g} h (<= {e.hours_max:.3g} h)\n{e.estimate}"
+            )
+            emit(e, as_json, human=human)
+            return
         result = annotate_pool(pool, out, cfg.teacher, cache_dir=cfg.cache_dir, progress=_show_progress())
         human = (
             f"{out}: {result.rows} rows ({result.tagged} tagged, {result.pretagged} pre-tagged, "

@@ -153,9 +153,10 @@ def _answer_text(answer: str | None, options: list[str] | None) -> str | None:
 def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT, attempt: int = 0) -> MistakeReply:
     """The judge's reply: exact (`_judge_exact`), then the profile's errors on the step and the skill.
 
-    A wrong step is drawn among the trace's own steps (a one-step trace has no other step to blame, so its step
-    stays right); a re-ask (`attempt` 1, the request carries an error note) draws afresh, still deterministically,
-    as a sampled teacher asked again would answer differently."""
+    A wrong step is drawn among the trace's other steps or "no wrong step" (a miss, which the client refuses for a
+    wrong answer and re-asks). A re-ask (`attempt` 1: the request carries the client's error note) draws afresh,
+    still deterministically, as a sampled teacher asked again would answer differently; first asks draw exactly as
+    before, so the profile's error rates (benchmarks.teacher_noise) are unchanged."""
     reply = _judge_exact(req)
     if noise == EXACT:  # no draws: skip hashing the request (it carries the whole image)
         return reply
@@ -163,9 +164,8 @@ def judge(req: prompts.JudgeRequest, noise: NoiseProfile = EXACT, attempt: int =
     n = len(req.steps)
     step = reply.erroneous_step
     if step <= n and noise.step_error and noise.draw("step", key) < noise.step_error:
-        others = [k for k in range(1, n + 1) if k != step]
-        if others:
-            step = others[int(noise.draw("step-pick", key) * len(others))]
+        others = [k for k in range(1, n + 2) if k != step]  # n + 1: "no wrong step" (a miss)
+        step = others[int(noise.draw("step-pick", key) * len(others))]
     skills = [_skill(_noisy_skill(m.name, noise, key, i)) for i, m in enumerate(reply.missing_skills)]
     return MistakeReply(erroneous_step=step, explanation=reply.explanation, missing_skills=skills)
 

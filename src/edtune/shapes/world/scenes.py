@@ -35,7 +35,7 @@ COLORS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("circle", "square", "triangle")
 # World version: bump whenever scenes, families, wordings, tasks or the pool mix change (written into every
 # generated world.json, task card and study result, so results from different worlds are never mixed).
-WORLD_VERSION = "4"  # 4: count-by-side splits balanced over their answers 0/1/2
+WORLD_VERSION = "4"  # 4: balanced splits (count-by-side answers, control answers, option letters)
 SIZES: dict[str, int] = {"small": 36, "large": 50}  # bounding-box side in px on the 112 canvas
 MAX_OBJECTS = 2
 _MARGIN = 2  # to the image border

@@ -43,8 +43,9 @@ class TaskSpec:
     wordings: dict[str, tuple[str, ...]]
     scene_sizes: tuple[float, ...] = (1.0, 1.0)
     kind: str = "disguised"
-    # the answer space, when the task's scenes would skew its answers: each split then holds every answer about
-    # equally often (so a constant answer scores near chance, not 0.84 as "1" did on count-by-side in world v3)
+    # the answer space, when a constant answer text could beat chance: each split then holds every answer equally
+    # often (a constant scores chance, not 0.84 as "1" did on count-by-side in world v3); option letters are
+    # balanced for every multiple-choice task (`_gold_at`)
     balanced_answers: tuple[str, ...] = ()
 
     @property
@@ -89,6 +90,7 @@ TASKS: dict[str, TaskSpec] = {
             wordings={"side": ("Which half of the picture holds the {color} {shape}?",)},
             scene_sizes=(1.0,),
             kind="control",
+            balanced_answers=("left", "right"),
         ),
         TaskSpec(
             "color-by-side",
@@ -115,6 +117,7 @@ TASKS: dict[str, TaskSpec] = {
             wordings={"size": ("How big is the {color} {shape} drawn in this picture?",)},
             scene_sizes=(1.0,),
             kind="control",
+            balanced_answers=("large", "small"),
         ),
         TaskSpec(
             "color-by-size",
@@ -132,6 +135,17 @@ DEMO_TASK = "left-right"
 def _pick(rng: random.Random, families: tuple[tuple[str, float], ...]) -> str:
     names = [f for f, _ in families]
     return rng.choices(names, weights=[w for _, w in families])[0]
+
+
+def _gold_at(choices: list[str], answer: str, i: int) -> list[str]:
+    """The options with the gold one moved to position i mod k (swapped with the option there), so each letter is
+    gold equally often in a split and a constant letter scores chance (MMBench's CircularEval rotates options for
+    the same reason). Uses no random draw, so the scenes and questions of a split are unchanged."""
+    out = list(choices)
+    gold = out.index(answer)  # the world's answers are option texts, never letters
+    target = i % len(out)
+    out[gold], out[target] = out[target], out[gold]
+    return out
 
 
 def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[TaskSample, Scene, str]]:
@@ -156,7 +170,7 @@ def iter_task(spec: TaskSpec, split: str, n: int, seed: int) -> Iterator[tuple[T
             id=sid,
             image=f"images/{sid}.png",
             question=q.question,
-            choices=q.choices,
+            choices=_gold_at(q.choices, q.answer, i) if q.choices else q.choices,
             answer=q.answer,
             meta={"family": fam},
         )
