@@ -11,7 +11,7 @@ RESOURCES = Resources(cpu="4", memory="32Gi", gpu=True, scratch=True, memory_per
 def evaluate_op(
     config_json: str, round_idx: int, split: str, shard: int, shards: int, metrics: dsl.Output[dsl.Metrics]
 ) -> float:
-    """Run `edtune.stages.evaluate_shard` on every `shards`-th sample from `shard` (one pod of a ParallelFor).
+    """Run `edtune.stages.evaluate_shard` on every `shards`-th sample from `shard` (one of `shards` parallel pods).
 
     Returns:
         Accuracy on this shard, a fraction in [0, 1].

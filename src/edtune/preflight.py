@@ -189,17 +189,26 @@ def _guard(name: str, field: str, fn: Callable[[], CheckResult]) -> CheckResult:
 def run_checks(cfg: RunConfig, *, thorough: bool = True, local: bool = True) -> list[CheckResult]:
     """Every check, in the order a user fixes them; never raises for a failed check (see `raise_on_failure`).
 
-    `thorough=False` skips what costs more than a request (the processor, the pool's line count); `local=False`
-    skips what only the run's own pods can see (a local GPU; the object store and Milvus are still checked).
+    `thorough=False` skips what costs more than a request (the processor, the pool's line count). `local=False`
+    is for a submit from outside the cluster: the teacher and Milvus are cluster services (their DNS names do not
+    resolve here; the pipeline's `configure` task asks the teacher in the cluster) and the GPU is the pods', so
+    those three are skipped, each with a line saying so; settings, inputs, the student and the store are checked.
     """
     results = check_fields(cfg)
     given = {r.field for r in results if not r.ok}
     results += check_inputs(cfg)
     if "student.base" not in given:
         results.append(_guard("student", "student.base", lambda: check_student(cfg, thorough=thorough)))
-    if "teacher.url" not in given:
+    if not local:
+        results += [
+            CheckResult(
+                name=n, ok=True, detail=f"{f}: skipped (a cluster service; checked from inside the cluster)"
+            )
+            for n, f in (("teacher", "teacher.url"), ("pool", "pool.milvus_uri"))
+        ]
+    elif "teacher.url" not in given:
         results.append(_guard("teacher", "teacher.url", lambda: check_teacher(cfg)))
-    if cfg.retrieval.selector in INDEXED_SELECTORS:
+    if local and cfg.retrieval.selector in INDEXED_SELECTORS:
         results.append(_guard("pool", "pool.collection", lambda: check_pool(cfg, thorough=thorough)))
     if "output" not in given:
         results.append(_guard("store", "output", lambda: check_store(cfg)))

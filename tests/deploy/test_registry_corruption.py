@@ -184,3 +184,26 @@ def test_the_shipped_lifecycle_manifest_is_the_rule_the_command_writes() -> None
     doc = yaml.safe_load(path.read_text())
     assert doc["kind"] == "ConfigMap"
     assert json.loads(doc["data"]["lifecycle.json"]) == {"Rules": [bucket_rule("registry", 1)]}
+
+
+def test_a_successful_sync_replaces_the_destination_whole_and_leaves_no_temp_dir(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    registry = f"s3://{s3_bucket}/r"
+    publish(
+        *make_adapter(tmp_path, "a", {**WEIGHTS_A, "only_in_a.json": b"{}"})[:2], registry, "colors", "run-1"
+    )
+    dest = tmp_path / "serving" / "colors"
+    sync(registry, "colors", dest)
+    new = publish(*make_adapter(tmp_path, "b", WEIGHTS_B)[:2], registry, "colors", "run-2")
+
+    got = sync(registry, "colors", dest)
+
+    assert got.version == new.version
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "manifest.json",
+    ]
+    assert (dest / "adapter_model.safetensors").read_bytes() == WEIGHTS_B["adapter_model.safetensors"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["colors"]

@@ -176,9 +176,12 @@ def test_list_shows_every_version_its_date_gain_state_and_which_is_latest(
 
 def test_a_403_fails_in_one_line_naming_the_uri_and_saying_to_check_credentials(tmp_path: Path) -> None:
     """A moto server that authenticates every request: the test credentials are refused (403)."""
-    from conftest import free_port, wait_port
+    import socket
+    import time
 
-    port = free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     moto = Path(sys.executable).with_name("moto_server")
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
     proc = subprocess.Popen(
@@ -188,7 +191,13 @@ def test_a_403_fails_in_one_line_naming_the_uri_and_saying_to_check_credentials(
         env=env,
     )
     try:
-        wait_port(port)
+        deadline = time.time() + 60
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.time() < deadline, "moto_server did not start"
+            time.sleep(0.05)
         adapter, manifest, _ = make_adapter(tmp_path, "a", WEIGHTS_A)
         child_env = {
             **os.environ,
@@ -207,3 +216,17 @@ def test_a_403_fails_in_one_line_naming_the_uri_and_saying_to_check_credentials(
     err = json.loads(res.stdout)["error"]["message"]
     assert "s3://edtune/r/adapters/colors" in err and "check the S3 credentials" in err
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_concurrent_publishes_of_the_same_content_create_it_once_and_all_succeed(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    """Two CI retries of one run at once: one upload commits the version, the others find it and verify it."""
+    registry = f"s3://{s3_bucket}/r"
+    adapter, manifest, _ = make_adapter(tmp_path, "a", WEIGHTS_A)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: publish(adapter, manifest, registry, "colors", "run-1"), range(4)))
+    assert len({r.version for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert [r.sequence for r in sorted(results, key=lambda r: r.sequence)] == [1, 2, 3, 4]
+    assert check_version(registry, "colors", results[0].version).status == "OK"

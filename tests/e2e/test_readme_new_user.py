@@ -3,10 +3,9 @@
 Only the model id and the URLs are substituted: the 7B hub id becomes the tiny base student laid out in a real
 Hugging Face cache on disk (offline), the teacher URL the reference teacher on loopback (it serves `/v1/models`
 like vLLM, so the example's `backend: vllm` + `model: auto` are what runs), and the bucket the moto S3 server. The
-data sits where the README says (`data/my-task/`, `data/pool.jsonl`): a small shapes world. Blocks marked
-`<!-- readme-test: import -->` name commands another change adds (`edtune pool import`, `edtune task import`) on
-the user's own files, which a test does not have: they are skipped; blocks marked
-`<!-- readme-test: cluster -->` need a Kubeflow cluster. Then `run --check` must fail with exit 2, before any
+user's own files are a small shapes world written in the formats the README imports (a LLaVA JSON array, an
+MMBench-style TSV). Blocks marked `<!-- readme-test: import -->` run when their commands exist (`edtune pool
+import`, `edtune task import`) and are skipped otherwise; blocks marked `<!-- readme-test: cluster -->` need a Kubeflow cluster. Then `run --check` must fail with exit 2, before any
 evaluation, for a broken teacher URL, an unindexed pool and a missing setting.
 """
 
@@ -56,6 +55,33 @@ def lay_out_hub_cache(model_dir: Path, cache: Path, repo: str, commit: str) -> N
         (snap / f.name).symlink_to(Path("..", "..", "blobs", digest))
 
 
+def write_user_sources(world: Path, root: Path) -> None:
+    """The user's files in the formats the README imports: a LLaVA JSON array and an MMBench-style TSV.
+
+    The support pool is the shapes world's pool (its images under `llava-images/`), untagged; the task is the
+    world's `left-right` questions with their options as columns A, B and the answer as a letter.
+    """
+    import base64
+    import csv
+    import json
+
+    rows = [json.loads(line) for line in (world / "pool.jsonl").read_text().splitlines() if line.strip()]
+    for row in rows:
+        row.pop("skills", None)
+    (root / "llava_v1_5_mix665k.json").write_text(json.dumps(rows))
+    (root / "llava-images").symlink_to(world)
+    task = world / "tasks" / "left-right"
+    with open(root / "my-task.tsv", "w", newline="") as fh:
+        out = csv.writer(fh, delimiter="\t")
+        out.writerow(["index", "question", "hint", "A", "B", "answer", "image", "category"])
+        for split in ("val", "test"):
+            for i, line in enumerate((task / f"{split}.jsonl").read_text().splitlines()):
+                t = json.loads(line)
+                letter = "AB"[t["choices"].index(t["answer"])]
+                image = base64.b64encode((task / t["image"]).read_bytes()).decode()
+                out.writerow([f"{split}{i}", t["question"], "", *t["choices"], letter, image, "side"])
+
+
 class Workspace:
     def __init__(self, root: Path, env: dict[str, str], subs: dict[str, str]) -> None:
         self.root, self.env, self.subs = root, env, subs
@@ -81,13 +107,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Workspace:
     from edtune.shapes.world.generate import generate_world
 
     root = tmp_path_factory.mktemp("new-user")
-    data = root / "data"
-    generate_world(str(data), seed=0, pool_size=240, val_size=12, test_size=8, progress=False)
-    for name in ("pool.skills.jsonl", "pool.labels.jsonl"):
-        (data / name).unlink(
-            missing_ok=True
-        )  # the user's pool is untagged; the analysis sidecar never exists
-    (data / "my-task").symlink_to(Path("tasks", "left-right"))
+    world = root / "shapes-world"
+    generate_world(str(world), seed=0, pool_size=240, val_size=12, test_size=8, progress=False)
+    write_user_sources(world, root)
     lay_out_hub_cache(ASSET, root / "hf-cache", TINY_ID, COMMIT)
     import boto3
 
@@ -142,10 +164,8 @@ def _run_blocks(ws: Workspace, body_filter: str) -> int:
             continue
         if mark == "import":
             commands = sorted({" ".join(line.split()[:3]) for line in body.splitlines() if line.strip()})
-            ws.bash(
-                "; ".join(f"{c} --help >/dev/null" for c in commands)
-            )  # shipped or not: the user's own files
-            continue
+            if ws.bash("; ".join(f"{c} --help >/dev/null" for c in commands)).returncode != 0:
+                continue  # not shipped (yet): the section still reads right without them
         r = ws.bash(body)
         assert r.returncode == 0, (
             f"block failed:\n{body}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
@@ -162,6 +182,10 @@ def test_1_the_model_and_data_blocks_stage_tag_and_index(ws: Workspace, teacher_
     (ws.root / "examples" / "local").mkdir(parents=True)
     (ws.root / "examples" / "local" / "qwen2-vl-7b.yaml").write_text(ws.sub(cfg_text))
     assert _run_blocks(ws, "hf download") == 1
+    assert _run_blocks(ws, "edtune pool import") == 1, "the import commands are shipped: their block must run"
+    assert (ws.root / "data" / "my-task" / "val.jsonl").is_file() and (
+        ws.root / "data" / "pool.jsonl"
+    ).is_file()
     assert _run_blocks(ws, "edtune index") == 1
     assert (ws.root / "data" / "pool.skills.jsonl").stat().st_size > 0
 

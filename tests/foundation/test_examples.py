@@ -20,7 +20,10 @@ CONFIGS = sorted(p for p in (ROOT / "examples").rglob("*.yaml") if "ci" not in p
 LOCAL = [p for p in CONFIGS if p.parent.name == "local"]
 
 # example -> (student.family, a word its base must contain)
-FAMILIES = {"qwen2-vl-7b.yaml": ("qwen2-vl", "Qwen2-VL-7B"), "llava-1.5-7b.yaml": ("llava", "llava-1.5-7b-hf")}
+FAMILIES = {
+    "qwen2-vl-7b.yaml": ("qwen2-vl", "Qwen2-VL-7B"),
+    "llava-1.5-7b.yaml": ("llava", "llava-1.5-7b-hf"),
+}
 
 
 def test_the_examples_include_a_local_qwen2_vl_a_local_llava_and_a_cluster_config() -> None:

@@ -99,3 +99,14 @@ def test_an_s3_output_is_probed_on_the_object_store(tmp_path: Path, teacher_url:
     assert ok["store"].ok, ok["store"].detail
     bad = _by_name(run_checks(_cfg(tmp_path, teacher_url, "output=s3://no-such-bucket-edtune/runs")))
     assert not bad["store"].ok and bad["store"].field == "output"
+
+
+def test_a_submit_from_outside_the_cluster_skips_cluster_services_but_not_the_rest(
+    tmp_path: Path, teacher_url: str
+) -> None:
+    cfg = _cfg(tmp_path, "http://edtune-teacher.edtune.svc", "retrieval.selector=error-driven", "task.val=")
+    checks = run_checks(cfg, local=False)
+    by = _by_name(checks)
+    assert by["teacher"].ok and "skipped" in by["teacher"].detail
+    assert by["pool"].ok and "skipped" in by["pool"].detail
+    assert [r.field for r in checks if not r.ok] == ["task.val"]

@@ -242,9 +242,13 @@ def test_an_unreadable_source_writes_nothing(src: Path, tmp_path: Path) -> None:
     from edtune.errors import InputError
 
     ok = jsonl(src / "p.jsonl", [llava("a")])
+    (src / "notarray.json").write_text("hello")
+    (src / "broken.parquet").write_bytes(b"PAR1 not really")
     for bad, fragment in (
         (str(src / "nope.jsonl"), "no such file"),
         (str(src / "x.csv"), "unknown file type"),
+        (str(src / "notarray.json"), "neither a JSON array nor JSON lines"),
+        (str(src / "broken.parquet"), "not a readable Parquet file"),
     ):
         with pytest.raises(InputError, match=fragment):
             import_pool([ok, bad], str(tmp_path / "out"))
@@ -296,3 +300,20 @@ def test_cauldron_rows_with_user_assistant_pairs_convert(src: Path, tmp_path: Pa
         "Sure?",
         "yes",
     ] and s.id == "cauldron-r1"
+
+
+def test_non_utf8_inside_a_json_array_refuses_that_element_only(src: Path, tmp_path: Path) -> None:
+    bad = json.dumps(llava("b")).encode().replace(b"turn 0 of b", b"caf\xe9")  # a Latin-1 byte
+    body = (
+        b"[\n"
+        + json.dumps(llava("a")).encode()
+        + b",\n"
+        + bad
+        + b",\n"
+        + json.dumps(llava("c")).encode()
+        + b"\n]"
+    )
+    (src / "arr.json").write_bytes(body)
+    r = import_pool([str(src / "arr.json")], str(tmp_path / "out"))
+    assert (r.imported, r.refused) == (2, 1)
+    assert r.problems == [f"{src / 'arr.json'}:3: invalid UTF-8 inside this element"]

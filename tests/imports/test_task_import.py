@@ -117,3 +117,13 @@ def test_llava_records_with_answers_and_what_cannot_be_scored(tmp_path: Path) ->
     ]
     val = {s.id: s for s in load_task(tmp_path / "out" / "val.jsonl")}
     assert val["n1"].question == "How many squares?" and val["mc"].gold_text == "right"
+
+
+def test_a_non_utf8_tsv_row_is_refused_by_line(rows: list[dict[str, str]], tmp_path: Path) -> None:
+    write_tsv(tmp_path / "mmb.tsv", rows)
+    lines = (tmp_path / "mmb.tsv").read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"Which", b"Wh\xe9ch", 1)
+    (tmp_path / "mmb.tsv").write_bytes(b"\n".join(lines))
+    r = import_task(str(tmp_path / "mmb.tsv"), str(tmp_path / "out"), fmt="mmbench")
+    assert (r.imported, r.refused) == (len(rows) - 1, 1)
+    assert r.problems == [f"{tmp_path / 'mmb.tsv'}:3: invalid UTF-8 in this row"]

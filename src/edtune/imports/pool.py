@@ -19,9 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from edtune.errors import InputError
 from edtune.imports.convert import support_fields
-from edtune.imports.sources import container_of, iter_any
+from edtune.imports.sources import check_source, iter_any
 from edtune.imports.store import ImageStore, Refused, SeenSet, check_out
-from edtune.io import exists, join, write_json
+from edtune.io import join, write_json
 from edtune.io.storage import open_write
 from edtune.schemas import SupportSample
 
@@ -104,10 +104,8 @@ def import_pool(
     `progress(n)` is called with the running count. Raises InputError only for an unreadable source.
     """
     check_out(out)
-    for src in sources:  # an unknown file type or a missing source is refused before anything is written
-        container_of(src)
-        if not exists(src):
-            raise InputError(f"{src}: no such file")
+    for src in sources:  # a source that cannot be read at all is refused before anything is written
+        check_source(src)
     t0 = time.perf_counter()
     pool_uri, refused_uri = join(out, "pool.jsonl"), join(out, "refused.txt")
     read = imported = refused = 0

@@ -207,6 +207,28 @@ def container_of(path: str) -> str:
     raise InputError(f"{path}: unknown file type (expected .jsonl, .json, .parquet or .tsv)")
 
 
+def check_source(path: str) -> None:
+    """Refuse, before anything is written, a source that cannot be read at all: a missing file, an unknown
+    extension, a `.json` that is neither an array nor JSONL, a Parquet file without a readable footer."""
+    from edtune.io import exists
+
+    kind = container_of(path)
+    if not exists(path):
+        raise InputError(f"{path}: no such file")
+    if kind == "json":
+        with open_read(path) as fh:
+            head = fh.read(4096).lstrip(codecs.BOM_UTF8).lstrip()
+        if head and head[:1] not in (b"[", b"{"):
+            raise InputError(f"{path}: neither a JSON array nor JSON lines (starts with {head[:20]!r})")
+    elif kind == "parquet" and parse(path).scheme == "file":
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(str(parse(path).local))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
 def iter_any(path: str) -> Iterator[Raw]:
     kind = container_of(path)
     if kind == "json":

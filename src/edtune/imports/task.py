@@ -23,9 +23,9 @@ from pydantic import BaseModel, ValidationError
 from edtune.errors import InputError
 from edtune.imports.convert import IMAGE, record_id
 from edtune.imports.pool import SHOWN, pydantic_refusal
-from edtune.imports.sources import iter_any
+from edtune.imports.sources import check_source, iter_any
 from edtune.imports.store import ImageStore, Refused, SeenSet, check_out, decode_base64
-from edtune.io import exists, join, write_json, write_jsonl, write_text
+from edtune.io import join, write_json, write_jsonl, write_text
 from edtune.schemas import TaskSample
 from edtune.taskcard import TaskCard, task_card
 
@@ -136,8 +136,7 @@ def import_task(
     if not 0.0 <= val_fraction <= 1.0:
         raise InputError(f"val fraction {val_fraction} must be between 0 and 1")
     check_out(out)
-    if not exists(source):
-        raise InputError(f"{source}: no such file")
+    check_source(source)
     seen = SeenSet()
     store = ImageStore(out, seen)
     root = images or (source.rsplit("/", 1)[0] if "/" in source else ".")

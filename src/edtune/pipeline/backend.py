@@ -8,13 +8,11 @@ history". docs/deploy.md carries the same table; a test keeps the two equal.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from edtune.errors import InputError, Problem
-
-if TYPE_CHECKING:
-    from edtune.pipeline.check import SpecReport
 
 Version = tuple[int, int, int]
 
@@ -137,8 +135,10 @@ class Finding:
         return Problem(where, None, f"{self.task}: {self.input}", f"[{self.rule}] {self.message}")
 
 
-def check_backend(report: SpecReport, server: Version, *, floor: Version = BACKEND_FLOOR) -> list[Finding]:
-    """Findings for running `report`'s spec on a backend of version `server`: errors below the floor or below a
+def check_backend(
+    features: Mapping[str, Sequence[str]], server: Version, *, floor: Version = BACKEND_FLOOR
+) -> list[Finding]:
+    """Findings for running a spec that uses `features` (SpecReport.features) on backend `server`: errors below the floor or below a
     feature's `runs_from`, warnings where a feature is accepted but ignored."""
     out: list[Finding] = []
     if server < floor:
@@ -152,7 +152,7 @@ def check_backend(report: SpecReport, server: Version, *, floor: Version = BACKE
                 "see docs/deploy.md",
             )
         )
-    for key, places in sorted(report.features.items()):
+    for key, places in sorted(features.items()):
         f = FEATURES[key]
         if server < f.runs_from:
             out.append(

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
 
         report = check_spec_file(file, strict_images=strict_images)
         if backend:
-            report.findings += check_backend(report, parse_version(backend))
+            report.findings += check_backend(report.features, parse_version(backend))
         summary = report.summary()
         warnings = [f"warning: [{w.rule}] {w.task}: {w.input}: {w.message}" for w in report.warnings]
         lines = [

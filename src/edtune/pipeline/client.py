@@ -122,7 +122,7 @@ def enforce_backend(
             f"{host}: the KFP backend did not report its version on its healthz endpoint (nothing was sent); "
             f"pass --backend-version X.Y.Z if you know it (edtune needs >= {fmt(BACKEND_FLOOR)})"
         )
-    findings = check_backend(report, version)
+    findings = check_backend(report.features, version)
     errors = [f for f in findings if f.level == "error"]
     if errors:
         raise InputError(

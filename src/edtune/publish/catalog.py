@@ -6,11 +6,13 @@ versions; `--verify` adds the full re-hash (`edtune adapters verify` does it for
 
 from __future__ import annotations
 
+import contextlib
+
 from pydantic import BaseModel
 
-from edtune.io import list_uris, parse
-from edtune.publish.errors import OK
-from edtune.publish.layout import LATEST_NAME, MANIFEST_NAME, latest_uri, manifest_gain, task_uri
+from edtune.errors import ModelError
+from edtune.io import join, list_uris, parse
+from edtune.publish.layout import latest_uri, manifest_gain, task_uri
 from edtune.publish.pointer import read_state
 from edtune.publish.verify import check_version_at, stored_manifest
 
@@ -55,26 +57,21 @@ def list_versions(registry: str, task: str, *, verify: bool = False) -> Listing:
     current = state.pointer.version if state.pointer else None
     rows: list[VersionRow] = []
     for name in _version_names(base):
-        vuri = f"{base.rstrip('/')}/{name}"
+        vuri = join(base, name)
         check = check_version_at(vuri, task, name, hash_files=verify)
         row = VersionRow(version=name, status=check.status, latest=name == current)
-        if check.status == OK or (check.manifest_sha256 and check.status != OK):
+        if check.manifest_sha256:  # the manifest parsed: its date, run and gain are known
             manifest, _ = stored_manifest(vuri, task, name)
             row.created_at, row.run_id, row.best_round = (
                 manifest.created_at,
                 manifest.run_id,
                 manifest.best_round,
             )
-            try:
+            with contextlib.suppress(ModelError):  # a manifest without round metrics still lists
                 row.gain = round(manifest_gain(manifest), 6)
-                best = {m.round: m for m in manifest.rounds}[manifest.best_round]
-                row.val_accuracy = best.val_accuracy
-            except Exception:
-                pass
+                row.val_accuracy = {m.round: m for m in manifest.rounds}[manifest.best_round].val_accuracy
         rows.append(row)
-    rows.sort(
-        key=lambda r: (r.created_at is None, r.created_at or "", r.version)
-    )  # undated (incomplete) last
+    rows.sort(key=lambda r: (r.created_at is None, r.created_at or "", r.version))  # undated last
     return Listing(
         task=task,
         uri=base,
@@ -83,6 +80,3 @@ def list_versions(registry: str, task: str, *, verify: bool = False) -> Listing:
         latest_damage=state.damage,
         versions=rows,
     )
-
-
-__all__ = ["LATEST_NAME", "MANIFEST_NAME", "Listing", "VersionRow", "list_versions"]

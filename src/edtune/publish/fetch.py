@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from edtune.errors import InputError
-from edtune.io import join
-from edtune.publish.errors import CORRUPT, VersionError
+from edtune.io import join, sha256_bytes
+from edtune.publish.errors import CORRUPT, VersionError, credential_hints
 from edtune.publish.layout import MANIFEST_NAME, latest_uri, version_uri
 from edtune.publish.pointer import LatestPointer
 from edtune.publish.registry import _copy_file, read_latest
@@ -79,8 +79,6 @@ def _replace_dir(tmp: Path, dest: Path) -> None:
 def _pinned(registry: str, task: str, version: str) -> LatestPointer:
     vuri = version_uri(registry, task, version)
     manifest, raw = stored_manifest(vuri, task, version)
-    from edtune.io import sha256_bytes
-
     return LatestPointer(
         task=task,
         version=version,
@@ -91,6 +89,7 @@ def _pinned(registry: str, task: str, version: str) -> LatestPointer:
     )
 
 
+@credential_hints()
 def sync(registry: str, task: str, dest: str | Path, version: str | None = None) -> LatestPointer:
     """Download a version (default: the one `latest.json` names) into `dest`, verified; `dest` untouched on failure.
 
@@ -105,8 +104,6 @@ def sync(registry: str, task: str, dest: str | Path, version: str | None = None)
             raise InputError(f"{latest_uri(registry, task)}: nothing published for task {task!r}")
         pointer = latest
     manifest, raw = stored_manifest(pointer.uri, task, pointer.version)
-    from edtune.io import sha256_bytes
-
     if sha256_bytes(raw) != pointer.manifest_sha256:
         raise VersionError(
             f"{pointer.uri}: {task} {pointer.version}: CORRUPT (the stored manifest is not the one published)",

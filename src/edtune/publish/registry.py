@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from edtune.errors import InputError, ModelError, StorageError
 from edtune.io import exists, join, list_uris, parse, read_bytes, sha256_bytes
 from edtune.io.storage import open_read, open_write, s3_client
-from edtune.publish.errors import CORRUPT, GateError, VersionError, s3_error
+from edtune.publish.errors import CORRUPT, GateError, VersionError, credential_hints, s3_error
 from edtune.publish.layout import (
     LATEST_NAME,
     MANIFEST_NAME,
@@ -185,6 +185,7 @@ def _upload_version(adapter_uri: str, vuri: str, files: dict[str, str], manifest
     return True
 
 
+@credential_hints()
 def publish(
     adapter_uri: str,
     manifest_uri: str,
@@ -279,6 +280,7 @@ class RollbackResult(BaseModel):
     warnings: list[str] = []
 
 
+@credential_hints()
 def rollback(registry: str, task: str, to: str) -> RollbackResult:
     """Point `latest` at an earlier version by the same compare-and-swap; a version that does not verify is refused."""
     vuri = version_uri(registry, task, to)

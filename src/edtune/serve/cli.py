@@ -22,8 +22,13 @@ def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 = a free one, printed).")] = 8000,
     family: Annotated[str, typer.Option("--family", help="qwen2-vl | llava | llava-onevision")] = "qwen2-vl",
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Default reply budget.")] = 64,
-    image_max_side: Annotated[int, typer.Option("--image-max-side", help="As the student evaluates.")] = 112,
+    max_new_tokens: Annotated[
+        int | None, typer.Option("--max-new-tokens", help="Default reply budget (student.max_new_tokens).")
+    ] = None,
+    image_max_side: Annotated[
+        int | None,
+        typer.Option("--image-max-side", help="As the student evaluates (student.image_max_side)."),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     cache_dir: Annotated[str, typer.Option("--cache-dir")] = "./edtune-data/cache",
 ) -> None:
@@ -34,13 +39,16 @@ def serve_cmd(
     from edtune.serve.server import AdapterServer
 
     specs = [parse_adapter_spec(a) for a in adapter or []]
+    given = {
+        "max_new_tokens": max_new_tokens,
+        "image_max_side": image_max_side,
+    }  # unset: the product defaults
     cfg = StudentConfig.model_validate(
         {
             "family": family,
             "base": student,
-            "max_new_tokens": max_new_tokens,
-            "image_max_side": image_max_side,
             "device": device,
+            **{k: v for k, v in given.items() if v is not None},
         }
     )
     engine = AdapterEngine(student, specs, cfg, cache_dir=cache_dir)
