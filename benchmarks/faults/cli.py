@@ -20,6 +20,10 @@ from benchmarks.faults.suite import suite, table
 def _write(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"faults-{name}.json"
+    if "provenance" not in data:  # commit and git_dirty (untracked files count), as every results file records
+        from benchmarks.bookkeeping import provenance
+
+        data = {**data, "provenance": provenance(["benchmarks.faults", *sys.argv[1:]], writing=[path])}
     data = {"command": " ".join(["python -m benchmarks.faults", *sys.argv[1:]]), **data}
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path

@@ -41,7 +41,7 @@ def test_the_cache_section_names_every_setting_the_tasks_check_names() -> None:
     """A task whose cache is not writable names `cluster.cache_*`; the runbook explains each of them."""
     for setting in ("cache_storage_class", "cache_pvc", "cache_size", "cache_mount"):
         assert f"`{setting}" in DOC or f"cluster.{setting}" in DOC, setting
-    assert "fsGroup" in DOC and "ReadWriteMany" in DOC and "eval_shards" in DOC
+    assert "fsGroup" in DOC and "ReadWriteMany" in DOC and "--eval-shards" in DOC
 
 
 def test_the_backend_floor_and_the_flags_that_enforce_it_are_documented() -> None:

@@ -69,7 +69,7 @@ def _tasks(spec: dict, component: str) -> dict:
 def _first(spec: dict, prefix: str) -> tuple[str, str]:
     for cname, comp in spec["components"].items():
         for tname in comp.get("dag", {}).get("tasks", {}):
-            if tname.startswith(prefix) and cname.startswith("comp-for-loop"):
+            if tname.startswith(prefix) and cname.startswith("comp-condition"):
                 return cname, tname
     raise AssertionError(prefix)
 
@@ -117,7 +117,7 @@ def secret_from_unknown_parameter(docs: list[dict]) -> None:
 
 BROKEN: list[tuple[str, Callable[[list[dict]], None], str, str]] = [
     # (what, how the spec is broken, rule, the input the finding must name)
-    ("task reads an input its loop does not declare", undeclared_input, "input-declared", "extra"),
+    ("task reads an input its condition does not declare", undeclared_input, "input-declared", "extra"),
     ("task reads an output of a task outside its DAG", foreign_producer, "input-declared", "config_json"),
     ("condition reads an undeclared channel", condition_on_missing_channel, "channel-declared", "nowhere"),
     ("Secret with an empty name", unnamed_secret, "secret-present", "secretAsEnv[0]"),
@@ -176,3 +176,18 @@ def test_the_deploy_docs_table_is_the_checkers_feature_table() -> None:
         if m:
             rows[m.group(1)] = (m.group(2), m.group(3))
     assert rows == {k: (fmt(f.runs_from), fmt(f.works_from)) for k, f in FEATURES.items()}
+
+
+def test_check_json_is_one_object_whether_the_spec_passes_or_not(capfd: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from edtune.cli import main
+
+    capfd.readouterr()
+    assert main(["pipeline", "check", str(FIXTURE), "--json"]) == 2
+    bad = json.loads(capfd.readouterr().out)
+    assert bad["ok"] is False and len(bad["error"]["problems"]) == 11
+    committed = repo_root() / "pipelines" / "compiled" / "index_support_set.yaml"
+    assert main(["pipeline", "check", str(committed), "--json"]) == 0
+    good = json.loads(capfd.readouterr().out)
+    assert good["ok"] is True and good["min_backend"] == "2.15.0" and good["errors"] == []

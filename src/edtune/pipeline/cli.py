@@ -97,9 +97,7 @@ def register(app: typer.Typer) -> None:
             f"  {k}: KFP >= {fmt(FEATURES[k].runs_from)} ({len(v)} use(s))"
             for k, v in sorted(report.features.items())
         ]
-        if report.errors:
-            if as_json:
-                emit(summary, True)
+        if report.errors:  # with --json, the CLI prints the error (and each problem) as the one JSON object
             raise InputError(
                 f"{file}: the KFP backend would refuse this spec ({len(report.errors)} problem(s))",
                 [f.problem(str(file)) for f in report.errors],
