@@ -39,9 +39,12 @@ from components.retrieve.component import RESOURCES as RETRIEVE_RES
 from components.retrieve.component import retrieve_op
 from components.tune.component import RESOURCES as TUNE_RES
 from components.tune.component import tune_op
-from edtune.config import ClusterConfig
+from edtune.config import ClusterConfig, RunConfig
 
 COMPILED_MAX_ROUNDS = 3
+#: the product defaults (edtune.config, suited to a 7B student) that the pipeline parameters default to; the tiny
+#: student's preset never reaches a compiled spec (a run's own values arrive as parameters and config_overrides)
+PRODUCT = RunConfig()
 
 # Secret name -> {key in the Secret: env var in the pod}. Values never pass through pipeline parameters.
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
@@ -103,25 +106,25 @@ def build(
         pool_uri: str,
         student_base: str,
         output_uri: str,
-        run_id: str = "run",
-        task_name: str = "task",
+        run_id: str = PRODUCT.run_id,
+        task_name: str = PRODUCT.task.name,
         task_test: str = "",
-        pool_collection: str = "support",
+        pool_collection: str = PRODUCT.pool.collection,
         milvus_uri: str = DEFAULT_MILVUS_URI,
         teacher_url: str = DEFAULT_TEACHER_URL,
-        teacher_model: str = "",
-        budget_per_round: int = 400,
-        max_rounds: int = COMPILED_MAX_ROUNDS,
-        min_gain: float = 0.0,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_lr: float = 3e-3,
+        teacher_model: str = PRODUCT.teacher.model,
+        budget_per_round: int = PRODUCT.loop.budget_per_round,
+        max_rounds: int = min(PRODUCT.loop.max_rounds, COMPILED_MAX_ROUNDS),
+        min_gain: float = PRODUCT.loop.min_gain,
+        lora_r: int = PRODUCT.lora.r,
+        lora_alpha: int = PRODUCT.lora.alpha,
+        lora_lr: float = PRODUCT.lora.lr,
         config_overrides: str = "{}",
         registry_uri: str = "",
         publish_min_gain: float = 0.0,
-        s3_secret: str = "edtune-s3",
-        teacher_secret: str = "edtune-teacher",
-        milvus_secret: str = "edtune-milvus",
+        s3_secret: str = PRODUCT.cluster.s3_secret,
+        teacher_secret: str = PRODUCT.cluster.teacher_secret,
+        milvus_secret: str = PRODUCT.cluster.milvus_secret,
     ) -> None:
         def graph() -> None:
             conf = place(

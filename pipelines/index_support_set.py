@@ -18,7 +18,7 @@ from components.record_status.component import RESOURCES as STATUS_RES
 from components.record_status.component import record_status_op
 from components.resources import apply
 from edtune.config import ClusterConfig
-from pipelines.error_driven_tuning import DEFAULT_MILVUS_URI, DEFAULT_TEACHER_URL, bind_secrets
+from pipelines.error_driven_tuning import DEFAULT_MILVUS_URI, DEFAULT_TEACHER_URL, PRODUCT, bind_secrets
 
 
 def build(cluster: ClusterConfig | None = None) -> Any:
@@ -34,15 +34,15 @@ def build(cluster: ClusterConfig | None = None) -> Any:
         pool_uri: str,
         skills_uri: str,
         milvus_uri: str = DEFAULT_MILVUS_URI,
-        pool_collection: str = "support",
+        pool_collection: str = PRODUCT.pool.collection,
         teacher_url: str = DEFAULT_TEACHER_URL,
-        teacher_model: str = "",
+        teacher_model: str = PRODUCT.teacher.model,
         annotate: bool = True,
         state_uri: str = "",
         config_overrides: str = "{}",
-        s3_secret: str = "edtune-s3",
-        teacher_secret: str = "edtune-teacher",
-        milvus_secret: str = "edtune-milvus",
+        s3_secret: str = PRODUCT.cluster.s3_secret,
+        teacher_secret: str = PRODUCT.cluster.teacher_secret,
+        milvus_secret: str = PRODUCT.cluster.milvus_secret,
     ) -> None:
         def graph() -> None:
             conf = configure_op(
@@ -61,9 +61,9 @@ def build(cluster: ClusterConfig | None = None) -> Any:
                 max_rounds=1,
                 compiled_max_rounds=1,
                 min_gain=0.0,
-                lora_r=8,
-                lora_alpha=16,
-                lora_lr=3e-3,
+                lora_r=PRODUCT.lora.r,
+                lora_alpha=PRODUCT.lora.alpha,
+                lora_lr=PRODUCT.lora.lr,
                 config_overrides=config_overrides,
                 eval_shards=1,
             ).set_display_name("configure")

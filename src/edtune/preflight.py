@@ -65,12 +65,15 @@ def check_inputs(cfg: RunConfig) -> list[CheckResult]:
         uri = _get(cfg, dotted)
         if not uri:
             continue
-        ok = io.exists(str(uri))
+        try:
+            ok, why = io.exists(str(uri)), "not found"
+        except EdtuneError as exc:  # an unreachable or refusing store: a failed line, not an abort
+            ok, why = False, str(exc).splitlines()[0].removeprefix(f"{uri}: ")
         out.append(
             CheckResult(
                 name="inputs",
                 ok=ok,
-                detail=f"{dotted}: {uri}" + ("" if ok else ": not found"),
+                detail=f"{dotted}: {uri}" + ("" if ok else f": {why}"),
                 field=None if ok else dotted,
             )
         )

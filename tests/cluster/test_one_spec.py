@@ -48,9 +48,12 @@ def _dag_shape(spec: dict) -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
 
 
 @pytest.fixture(scope="module")
-def sent(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    """The spec `submit` sends for examples/cluster/config.yaml with 2 eval / 4 tune GPUs, as the server got it."""
+def sent(tmp_path_factory: pytest.TempPathFactory, cluster_store: dict[str, str]) -> list[dict]:
+    """The spec `submit` sends for examples/cluster/config.yaml with 2 eval / 4 tune GPUs, as the server got it
+    (its preflight reads the config's inputs from the S3 stand-in, tests/cluster/conftest.py)."""
     mp = pytest.MonkeyPatch()
+    for k, v in cluster_store.items():
+        mp.setenv(k, v)
     mp.setenv("KF_PIPELINES_TOKEN", "t")
     mp.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     try:

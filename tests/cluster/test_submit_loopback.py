@@ -13,12 +13,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from .conftest import Result
 from .kfp_server import KfpState, kfp_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +26,6 @@ CLUSTER_CONFIG = ROOT / "examples" / "cluster" / "config.yaml"
 CPU_IMAGE = "registry.example.com/edtune/edtune-cpu@sha256:" + "c" * 64
 GPU_IMAGE = "registry.example.com/edtune/edtune-gpu@sha256:" + "d" * 64
 PINNED = ["--image", CPU_IMAGE, "--gpu-image", GPU_IMAGE]
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def run_subprocess(args: list[str], home: Path, **env: str) -> Result:
@@ -49,28 +42,6 @@ def run_subprocess(args: list[str], home: Path, **env: str) -> Result:
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-@pytest.fixture
-def edtune(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
-) -> Callable[..., Result]:
-    """`edtune ARGS` in this process (the CLI entry point, exit code and both streams), with a clean env."""
-    from edtune.cli import main
-
-    def call(args: list[str], **env: str) -> Result:
-        for k in list(os.environ):
-            if k.startswith(("EDTUNE_", "KF_PIPELINES_", "AWS_")):
-                monkeypatch.delenv(k)
-        monkeypatch.setenv("HOME", str(tmp_path))
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        capfd.readouterr()
-        rc = main(args)
-        out, err = capfd.readouterr()
-        return Result(rc, out, err)
-
-    return call
 
 
 def auth_headers(state: KfpState) -> set[str]:

@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     # running the stages: in process, as a KFP pipeline; serving what was published
     ("edtune.loop", "edtune.pipeline", "edtune.serve"),
     # the command line
-    ("edtune.cli", "edtune.run_cli", "edtune.pipeline_cli", "edtune.data_cli", "edtune.__main__"),
+    ("edtune.cli", "edtune.run_cli", "edtune.data_cli", "edtune.__main__"),
 ]
 
 # module -> why it may stay longer than MAX_LINES (shrink it, then remove the line)

@@ -115,7 +115,10 @@ def register(app: typer.Typer) -> None:
         eval_shards: ShardsOpt = 1,
         as_json: JsonOpt = False,
     ) -> None:
-        """Run the spec `submit` would send with the KFP local SubprocessRunner (no cluster, no Docker)."""
+        """Run the spec `submit` would send with the KFP local SubprocessRunner (no cluster, no Docker).
+
+        A hub-id `student.base` (ORG/NAME[@REVISION]) resolves to its local HF cache snapshot first.
+        """
         from edtune.config import load_config
         from edtune.output import emit
         from edtune.pipeline.local import run_local as do_run
@@ -147,15 +150,19 @@ def register(app: typer.Typer) -> None:
         allow_unpinned: UnpinnedOpt = False,
         dry_run: Annotated[
             bool,
-            typer.Option("--dry-run", help="Run every check (config, images, spec, backend); send nothing."),
+            typer.Option(
+                "--dry-run",
+                help="Run every check (config, images, spec, preflight, backend); send nothing.",
+            ),
         ] = False,
         backend: BackendOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Submit a run to Kubeflow (recompiled with the config's cluster settings, GPU counts and images).
 
-        Refuses (exit 2, nothing sent) a config with local paths, loopback URLs or no student; tag images
-        (unless --allow-unpinned); a spec the backend driver would refuse; a backend below edtune's floor.
+        Refuses (exit 2, nothing sent) a config with local paths, loopback URLs, no student or a hub-id student
+        (stage it: `edtune models stage`); tag images (unless --allow-unpinned); a spec the backend driver would
+        refuse; a failed preflight (inputs, the student's config, the output writable); a backend below the floor.
         Auth: a bearer token from KF_PIPELINES_TOKEN or the file at KF_PIPELINES_SA_TOKEN_PATH. With --wait,
         exit 1 when the run fails or the gain is below --min-gain.
         """

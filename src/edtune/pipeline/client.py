@@ -3,8 +3,9 @@
 One order for all three, nothing sent until the last step: validate the config for a cluster
 (`validate_for_cluster`) -> choose the images (refusing tags unless `allow_unpinned`, and never the unpublished
 built-in default) -> compile the run's spec with `cfg.cluster` and the GPU counts (the same builder `run-local`
-uses) -> check the spec against the backend driver's rules (`edtune.pipeline.check`) -> read the backend's
-version from its healthz endpoint and refuse one below the floor or below a feature the spec needs -> send.
+uses) -> check the spec against the backend driver's rules (`edtune.pipeline.check`) -> (submit) the run's
+preflight, the `edtune.preflight` checks that need no cluster service -> read the backend's version from its
+healthz endpoint and refuse one below the floor or below a feature the spec needs -> send.
 `submit(dry_run=True)` stops before the send and reports what it checked.
 """
 
@@ -41,6 +42,7 @@ from edtune.pipeline.graph import (
 from edtune.pipeline.kfp_api import backend_version, kfp_call, log, make_client
 from edtune.pipeline.local import final_summary
 from edtune.pipeline.validate import cluster_arguments, validate_for_cluster
+from edtune.preflight import CheckResult, raise_on_failure, run_checks
 
 
 @dataclass
@@ -112,6 +114,18 @@ def prepare(
     return Prepared(path, report, images)
 
 
+def preflight(cfg: RunConfig, pipeline: str) -> list[CheckResult]:
+    """The run's preflight from outside the cluster (`run_checks(local=False)`: settings, inputs, the student's
+    config on the object store, the output writable; the teacher, Milvus and the GPU are the pods' to see).
+    InputError (exit 2, nothing sent) naming every failed check. The index pipeline reads no student and writes
+    no `output`: its own inputs are checked by `validate_for_cluster` and its tasks."""
+    if canonical(pipeline) != "error_driven_tuning":
+        return []
+    results = run_checks(cfg, local=False)
+    raise_on_failure(results)
+    return results
+
+
 def enforce_backend(
     client: Any, host: str, report: SpecReport, assumed: str | None = None
 ) -> tuple[Version, list[str]]:
@@ -178,6 +192,7 @@ def submit(
             eval_shards=eval_shards,
             allow_unpinned=allow_unpinned,
         )
+        checks = preflight(cfg, name)
         client, auth = make_client(host, c.namespace)
         version, backend_warnings = enforce_backend(client, host, prep.report, backend)
         out: dict[str, Any] = {
@@ -193,6 +208,7 @@ def submit(
             "min_backend": fmt(max(prep.report.min_backend, BACKEND_FLOOR)),
             "warnings": [f"{w.task}: {w.message}" for w in prep.report.warnings] + backend_warnings,
             "auth": auth.source,
+            "preflight": [r.line() for r in checks],
         }
         if dry_run:
             return {**out, "dry_run": True, "run_id": None, "arguments": sorted(args)}

@@ -59,6 +59,22 @@ def final_summary(cfg: RunConfig) -> dict[str, Any] | None:
     return io.read_json(marker).get("summary") if io.exists(marker) else None
 
 
+def local_config(cfg: RunConfig) -> RunConfig:
+    """The config a local pipeline run executes: a hub-id `student.base` becomes its HF cache snapshot.
+
+    The stages hash `student.base` as an input file, so `ORG/NAME` must name a directory by the time a task
+    reads it; as `edtune run` does, the id resolves here (offline: from the local HF cache, else an error naming
+    `student.base` and how to stage the model), and the snapshot path (`models--ORG--NAME/snapshots/<sha>`) pins
+    the commit. `submit` refuses hub ids instead: pods never download from a hub.
+    """
+    from edtune.student.hub import parse_hub_id, resolve_hub
+
+    if parse_hub_id(cfg.student.base) is None:
+        return cfg
+    student = cfg.student.model_copy(update={"base": str(resolve_hub(cfg.student.base))})
+    return cfg.model_copy(update={"student": student})
+
+
 def local_spec(
     cfg: RunConfig, out_dir: Path, *, eval_gpus: int = 1, tune_gpus: int = 1, eval_shards: int = 1
 ) -> Path:
@@ -83,7 +99,7 @@ def run_local(
     tune_gpus: int = 1,
     eval_shards: int = 1,
 ) -> PipelineRun:
-    """Run the tuning pipeline's submit spec with the KFP local SubprocessRunner.
+    """Run the tuning pipeline's submit spec with the KFP local SubprocessRunner (a hub id resolved first).
 
     The GPU counts only change resources (which kfp.local ignores); they and the shard count default to
     submit's, so the graph that runs is the one `edtune pipeline submit` sends for this config.
@@ -93,6 +109,7 @@ def run_local(
 
     from edtune.tasklog import task_logs
 
+    cfg = local_config(cfg)
     Path(pipeline_root).mkdir(parents=True, exist_ok=True)
     run_dir = io.parse(cfg.run_uri)
     logs_dir = Path(run_dir.local if run_dir.scheme == "file" else pipeline_root) / "logs"

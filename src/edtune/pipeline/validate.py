@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from edtune.config import RunConfig
 from edtune.errors import InputError, Problem
 from edtune.pipeline.graph import canonical
+from edtune.student.hub import parse_hub_id, stage_hint
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "0.0.0.0", ""}
 
@@ -85,6 +86,15 @@ def validate_for_cluster(cfg: RunConfig, pipeline: str = "tuning") -> None:
         if not base:
             problems.append(
                 Problem("config", None, "student.base", "is empty; name the base checkpoint (s3://...)")
+            )
+        elif parse_hub_id(base) is not None:
+            problems.append(
+                Problem(
+                    "config",
+                    None,
+                    "student.base",
+                    f"{base!r} is a hub id: pipeline pods never download from a hub; {stage_hint(base)}",
+                )
             )
         elif not base.startswith("s3://") and not (
             c.cache_pvc and base.startswith(c.cache_mount.rstrip("/") + "/")

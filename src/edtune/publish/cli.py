@@ -154,25 +154,42 @@ def sync_cmd(
 @adapters_app.command("sync-all")
 def sync_all_cmd(
     registry: RegistryOpt,
-    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names (one LoRA each).")],
     dest: Annotated[str, typer.Option("--dest", help="Local directory; each task goes to <dest>/<task>.")],
+    tasks: Annotated[
+        str,
+        typer.Option(
+            "--tasks",
+            help="Comma-separated task names (one LoRA each); empty: only the tasks the annotations name.",
+        ),
+    ] = "",
     pins_file: Annotated[
         str | None,
-        typer.Option("--pins-file", help="Downward-API annotations file: adapters.edtune.io/<task> pins."),
+        typer.Option(
+            "--pins-file",
+            help="Downward-API annotations file: each adapters.edtune.io/<task> adds the task, pinned to its value.",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sync every task's pinned (or latest) version and write the server's --lora-modules list."""
+    """Sync every task's pinned (or latest) version and write the server's --lora-modules list (empty: no task).
+
+    A task with no pin and nothing published is skipped with a warning on stderr."""
+    import sys
+
     from edtune.output import emit
     from edtune.publish.errors import credential_hints
     from edtune.publish.serving import parse_tasks, sync_tasks
 
+    def warn(msg: str) -> None:
+        print(f"warning: {msg}", file=sys.stderr)
+
     with credential_hints():
-        done = sync_tasks(registry, parse_tasks(tasks), dest, pins_file)
+        done = sync_tasks(registry, parse_tasks(tasks), dest, pins_file, warn=warn)
     emit(
         {t: p.model_dump(mode="json") for t, p in done.items()},
         as_json,
-        human="\n".join(f"synced {t} {p.version} -> {dest}/{t}" for t, p in done.items()),
+        human="\n".join(f"synced {t} {p.version} -> {dest}/{t}" for t, p in done.items())
+        or f"no task to serve: {dest}/lora-modules.args is empty",
     )
 
 
