@@ -149,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="one task, 3 budgets, 3 seeds, small world (<= 20 min)"
     )
     ap.add_argument("--tasks", nargs="+")
+    ap.add_argument(
+        "--world-seed",
+        type=int,
+        default=0,
+        help="seed of the generated world (default 0, the development world settings are chosen on; report on others)",
+    )
     ap.add_argument("--seeds", type=int, help="number of seeds (FIRST..FIRST+N-1)")
     ap.add_argument(
         "--first-seed",
@@ -211,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     s = settings_from(args)
     name = args.out or ("data_efficiency-quick" if args.quick else "data_efficiency")
-    workdir = args.workdir or Path("/tmp/edtune-bench") / name
+    workdir = args.workdir or Path("/tmp/edtune-bench") / (
+        name if not args.world_seed else f"{name}-w{args.world_seed}"
+    )
     t_start = time.perf_counter()
     deadline = t_start + 60 * s.max_minutes
     budgets = common.budgets_for(s.pool_size, s.fractions)
@@ -226,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         data = complete(
             {
                 "quick": args.quick,
+                "world_seed": args.world_seed,
                 "settings": s.model_dump(),
                 "budgets": budgets,
                 "provenance": prov,
@@ -245,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         test_size=s.test_size,
         noise=args.teacher_noise,
         seeds=s.seeds,
+        world_seed=args.world_seed,
     ) as p:
         pool_info = json.loads((Path(p.workdir) / "pool.done.json").read_text())
         labels = common.load_labels(p)

@@ -31,3 +31,10 @@ def test_every_headline_figure_is_linked_or_generated() -> None:
 def test_a_bare_figure_in_a_headline_table_is_caught() -> None:
     doc = f"{SECTION}\n\n| demo | tuned |\n|---|---|\n| quick | 0.947 |\n| linked | [0.9](results/x.json#a) |\n## Next\n"
     assert bare_figures(doc) == ["| quick | 0.947 |"]
+
+
+def test_the_readme_is_short_and_names_no_issue_numbers_or_commit_hashes() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 160
+    assert not re.search(r"\bissues? #?\d+", readme, re.I)
+    assert not re.search(r"(?<![\w/.#-])[0-9a-f]{7,40}(?![\w.-])", readme), "a commit hash in the README"

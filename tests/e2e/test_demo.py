@@ -1,4 +1,5 @@
-"""`edtune demo --quick`, exactly as the README runs it: the whole method through the KFP local runner."""
+"""`edtune demo --quick`, exactly as the README runs it: the whole method through the KFP local runner, on a world
+the demo's settings were not chosen on (world seed 1; settings were chosen on world 0)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def test_demo_quick_prints_one_json_object_and_the_tuned_student_beats_the_base_
 ) -> None:
     edtune = Path(sys.executable).with_name("edtune")
     proc = subprocess.run(
-        [str(edtune), "demo", "--quick", "--json", "--workdir", str(tmp_path / "demo")],
+        [str(edtune), "demo", "--quick", "--json", "--world-seed", "1", "--workdir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -35,12 +36,17 @@ def test_demo_quick_prints_one_json_object_and_the_tuned_student_beats_the_base_
         assert row["diagnosed"] + row["undiagnosed"] == row["mistakes"]
     assert Path(res["report"]).read_text().startswith("<!doctype html>")
     assert Path(res["manifest"]).is_file()
-    # the result must be real: the best adapter (chosen on validation) beats the base on the held-out test split by
-    # issue 13's margin. Measured at the demo's settings (README "What the demo shows"): 0.000 -> 0.947 at seed 0 (4
-    # restarts kept on validation); single runs over LoRA seeds 0-11 reached 0.69-0.95 (benchmarks/README.md), so
-    # 0.3 is not a coin flip.
-    assert res["best_round"] >= 1
-    assert res["test_accuracy_after"] - res["test_accuracy_before"] >= 0.3, res
+    # the result must be real, measured against what a constant answer scores on the same held-out split (not
+    # against the base, which answers outside the options and scores 0): the best adapter (chosen on validation)
+    # must beat the split's best constant answer. Measured on world seed 1 (benchmarks/results/demo-worlds-quick.json):
+    # 0.000 -> 0.687 against a best constant of 0.500 (+0.187); the issue's goal is +0.30, which the quick demo misses
+    # on unseen worlds (seeds 1-2: +0.187, +0.167), so the gate is +0.15: a constant answer (0.50) or the base (0.00)
+    # cannot pass it, and a regression of the method below the measured level fails it.
+    assert res["world_seed"] == 1 and res["best_round"] >= 1
+    assert res["test_best_constant"] >= res["test_chance"] - 1e-9
+    assert res["test_accuracy_after"] >= res["test_best_constant"] + 0.15, res
+    # choice log-likelihood accuracy is reported beside generated accuracy, before and after
+    assert 0.0 <= res["test_ll_accuracy_before"] <= 1.0 and 0.0 <= res["test_ll_accuracy_after"] <= 1.0
     # how each round's mistakes were found is reported, and adds up
     for row in res["rounds"][1:]:
         assert row["by_switch"] + row["by_judge"] + row["undiagnosed"] == row["mistakes"], row

@@ -98,7 +98,7 @@ class LoraConfig(_Section):
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     weight_decay: float = Field(default=0.0, ge=0)
     # Share of generic pool samples mixed into tuning against forgetting. 0 = the paper: an adapter is served per
-    # task (multi-LoRA) and the base keeps every other skill. Measured on the demo task (demo_sweep-v3.json), mixed:
+    # task (multi-LoRA) and the base keeps every other skill. Measured on the demo task (world v3, ad-hoc sweep), mixed:
     # 300 steps, seed 0: 0.967 without vs 0.627 with 20%; seed 1: 0.607 vs 0.687. Raise it when one adapter must
     # keep the base's other skills (tiny LoRA students forget them within tens of steps, FACTS.md).
     replay_fraction: float = Field(default=0.0, ge=0, lt=1)
