@@ -41,7 +41,12 @@ def _traces(world: Path, n_steps: int) -> tuple[list[Any], dict[str, Any]]:
     samples = {s.id: s for s in load_task(world / "tasks" / "left-right" / "val.jsonl")}
     traces = []
     for s in samples.values():
-        m = re.match(r"Is the (\w+) (\w+) on the left or the right\?", s.question)
+        # the left-right task's own wording (world v3+), or the generic one it had before
+        m = re.search(r"holds the (\w+) (\w+)\?", s.question) or re.match(
+            r"Is the (\w+) (\w+) on the left or the right\?", s.question
+        )
+        if m is None:
+            raise SystemExit(f"{s.id}: unexpected left-right question {s.question!r}")
         wrong = "left" if s.answer == "right" else "right"
         steps = ["I look at the objects in the image."] * (n_steps - 1) + [
             f"The {m[1]} {m[2]} is on the {wrong}."
