@@ -58,13 +58,17 @@ def one(
     import torch
 
     from edtune.config import LoraConfig, StudentConfig
+    from edtune.shapes.preset import SHAPES_PRESET
     from edtune.shapes.student.tiny import build_tiny
     from edtune.student import load_student
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = model or build_tiny(family, str(root / "m"), seed=0)
-        cfg = StudentConfig(family=family, batch_size=batch, max_new_tokens=new_tokens)  # type: ignore[arg-type]
+        # the tiny student's settings (the shapes-tiny preset: 112 px, 1 torch thread), as every figure here was
+        # measured; the product defaults (768 px, torch's threads) suit a 7B student on a GPU, not this table
+        tiny = {**SHAPES_PRESET.values["student"], "max_new_tokens": new_tokens}
+        cfg = StudentConfig(family=family, batch_size=batch, **tiny)  # type: ignore[arg-type]
         st = load_student(path, cfg)
         tasks, support = _samples(n, root)
         if mode == "eval":
@@ -75,7 +79,7 @@ def one(
             out_tokens = sum(len(st.processor.tokenizer(t.raw)["input_ids"]) for t in traces)
             res = {"samples_per_s": n / sec, "gen_tokens_per_s": out_tokens / sec}
         else:
-            lora = LoraConfig(max_steps=steps, batch_size=batch)
+            lora = LoraConfig(max_steps=steps, batch_size=batch, **SHAPES_PRESET.values["lora"])
             r = st.tune(support, str(root / "ad"), lora)
             res = {
                 "samples_per_s": r.samples_per_s,
