@@ -20,7 +20,9 @@ from benchmarks.faults.suite import suite, table
 def _write(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"faults-{name}.json"
-    if "provenance" not in data:  # commit and git_dirty (untracked files count), as every results file records
+    if (
+        "provenance" not in data
+    ):  # commit and git_dirty (untracked files count), as every results file records
         from benchmarks.bookkeeping import provenance
 
         data = {**data, "provenance": provenance(["benchmarks.faults", *sys.argv[1:]], writing=[path])}

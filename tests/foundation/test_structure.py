@@ -37,7 +37,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("edtune.config", "edtune.datasets", "edtune.runfiles"),
     # the roles (student, teacher, skill index) and the adapter registry (the final stage publishes through it);
     # a split's card (chance, best constant: scored as the student is) and the importers of others' formats
-    ("edtune.student", "edtune.teacher", "edtune.skills", "edtune.publish", "edtune.taskcard", "edtune.imports"),
+    (
+        "edtune.student",
+        "edtune.teacher",
+        "edtune.skills",
+        "edtune.publish",
+        "edtune.taskcard",
+        "edtune.imports",
+    ),
     # one plain function per stage; the report reads what the stages wrote
     ("edtune.stages", "edtune.report", "edtune.preflight"),
     # running the stages: in process, as a KFP pipeline; serving what was published
