@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from edtune.datasets import answer_type
 from edtune.schemas import TaskSample
 from edtune.student.scoring import NUMBER_WORDS, is_correct, normalise, to_number
 
@@ -45,16 +46,6 @@ class TaskCard(BaseModel):
     answers: dict[str, int]  # gold answer text (option letters resolved) -> count, most frequent first
     letters: dict[str, int]  # multiple-choice gold option letter -> count (empty for free-form)
     baselines: AnswerBaselines
-
-
-def _answer_type(s: TaskSample) -> str:
-    if s.choices:
-        return "multiple-choice"
-    try:
-        float(s.answer)
-        return "number"
-    except ValueError:
-        return "short-answer"
 
 
 def _answer_key(text: str) -> str:
@@ -97,7 +88,7 @@ def task_card(samples: Iterable[TaskSample]) -> TaskCard:
     items = list(samples)
     return TaskCard(
         n=len(items),
-        answer_types=dict(Counter(_answer_type(s) for s in items).most_common()),
+        answer_types=dict(Counter(answer_type(s) for s in items).most_common()),
         answers=dict(Counter(s.gold_text for s in items).most_common()),
         letters=dict(sorted(Counter(letter for s in items if (letter := _gold_letter(s))).items())),
         baselines=answer_baselines(items),

@@ -170,25 +170,35 @@ class _Checker:
         self, where: str, task: dict, params: set[str], artifacts: set[str], siblings: dict
     ) -> None:
         inputs = task.get("inputs", {})
+        for kind, declared, from_parent, from_sibling, noun in (
+            ("parameters", params, "componentInputParameter", "taskOutputParameter", "an output"),
+            ("artifacts", artifacts, "componentInputArtifact", "taskOutputArtifact", "an artifact"),
+        ):
+            for iname, spec in inputs.get(kind, {}).items():
+                if from_parent in spec and spec[from_parent] not in declared:
+                    what = "" if kind == "parameters" else "artifact "
+                    self.add(
+                        "error",
+                        "input-declared",
+                        where,
+                        iname,
+                        f"reads {what}{spec[from_parent]!r}, which its parent DAG does not declare"
+                        + (
+                            " (the driver fails: 'parent DAG does not have input parameter')"
+                            if not what
+                            else ""
+                        ),
+                    )
+                producer = (spec.get(from_sibling) or {}).get("producerTask")
+                if producer and producer not in siblings:
+                    self.add(
+                        "error",
+                        "input-declared",
+                        where,
+                        iname,
+                        f"reads {noun} of {producer!r}, which is not a task of the same DAG",
+                    )
         for iname, spec in inputs.get("parameters", {}).items():
-            if "componentInputParameter" in spec and spec["componentInputParameter"] not in params:
-                self.add(
-                    "error",
-                    "input-declared",
-                    where,
-                    iname,
-                    f"reads {spec['componentInputParameter']!r}, which its parent DAG does not declare "
-                    "(the driver fails: 'parent DAG does not have input parameter')",
-                )
-            producer = (spec.get("taskOutputParameter") or {}).get("producerTask")
-            if producer and producer not in siblings:
-                self.add(
-                    "error",
-                    "input-declared",
-                    where,
-                    iname,
-                    f"reads an output of {producer!r}, which is not a task of the same DAG",
-                )
             final = (spec.get("taskFinalStatus") or {}).get("producerTask")
             if final is not None:
                 self.use("exit-handler-status", where)
@@ -200,25 +210,6 @@ class _Checker:
                         iname,
                         f"reads the final status of {final!r}, which is not a task of the same DAG",
                     )
-        for iname, spec in inputs.get("artifacts", {}).items():
-            if "componentInputArtifact" in spec and spec["componentInputArtifact"] not in artifacts:
-                self.add(
-                    "error",
-                    "input-declared",
-                    where,
-                    iname,
-                    f"reads artifact {spec['componentInputArtifact']!r}, which its parent DAG does not "
-                    "declare",
-                )
-            producer = (spec.get("taskOutputArtifact") or {}).get("producerTask")
-            if producer and producer not in siblings:
-                self.add(
-                    "error",
-                    "input-declared",
-                    where,
-                    iname,
-                    f"reads an artifact of {producer!r}, which is not a task of the same DAG",
-                )
         for dep in task.get("dependentTasks", []):
             if dep not in siblings:
                 self.add(
