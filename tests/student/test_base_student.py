@@ -101,14 +101,15 @@ def test_easy_stream_shows_one_big_object_that_its_text_describes() -> None:
         assert sum(n for n, c in img.getcolors() if c == rgb) > 26 * 26
 
 
-def test_cli_pretrain_passes_curriculum_and_lr_into_the_record(
+def test_cli_pretrain_passes_curriculum_lr_and_shares_into_the_record(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from edtune.cli import main
 
     out = tmp_path / "c"
     argv = ["student", "pretrain", "--out", str(out), "--steps", "2", "--curriculum", "1", "--lr", "0.002"]
-    main([*argv, "--note-share", "0.25", "--json"])
+    main([*argv, "--note-share", "0.25", "--guess-share", "0.1", "--json"])
     rec = json.loads(capsys.readouterr().out)
     assert rec["curriculum_steps"] == 1 and rec["recipe"]["lr"] == 0.002 and rec["note_share"] == 0.25
-    assert rec["command"].endswith("--curriculum 1 --lr 0.002 --note-share 0.25")
+    assert rec["guess_share"] == 0.1
+    assert rec["command"].endswith("--curriculum 1 --lr 0.002 --note-share 0.25 --guess-share 0.1")

@@ -128,6 +128,7 @@ def test_cli_generate_prints_one_json_summary(tmp_path: Path, capsys: pytest.Cap
 
 def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() -> None:
     import itertools
+    import itertools
     import random
 
     from edtune.shapes.world.pretraining import NOTE_WORDING, note_sample
@@ -164,3 +165,42 @@ def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() 
     plain = [(h, g) for _, h, g in itertools.islice(base_stream(0), 50)]
     assert plain == [(h, g) for _, h, g in itertools.islice(base_stream(0, note_share=0.0), 50)]
     assert not any(h.startswith(prefix) for h, _ in plain)
+
+
+def test_guessed_gap_questions_teach_the_answer_format_and_nothing_about_the_skill() -> None:
+    """A guessed gap question is asked in a generic wording (never a task's), its step and answer agree with each
+    other, and they are those of a misperceived scene: about half of the side answers are wrong for the picture
+    (the base learns to answer 'left'/'right', not which one is true)."""
+    import itertools
+    import random
+
+    from edtune.shapes.world.pretraining import guess_sample
+    from edtune.shapes.world.scenes import make_scene
+    from edtune.shapes.world.tasks import family_of_question as task_family
+
+    rng = random.Random(5)
+    task_wordings = {w.split("{")[0] for spec in TASKS.values() for ws in spec.wordings.values() for w in ws}
+    right = asked = 0
+    families = set()
+    for _ in range(600):
+        scene = make_scene(rng, 1)
+        drawn = guess_sample(rng, scene)
+        if drawn is None:
+            continue
+        human, gpt, fam = drawn
+        families.add(fam)
+        assert fam in GAP_FAMILIES and task_family(human) == fam
+        assert not any(human.startswith(w) for w in task_wordings), human
+        answer = gpt.rsplit("Answer: ", 1)[1]
+        assert answer in gpt.split("\nAnswer:")[0] or fam.endswith("count"), gpt  # the step names the answer
+        if fam == "side":
+            asked += 1
+            right += answer == scene.objects[0].side
+    assert families == set(GAP_FAMILIES) - {"side_color", "size_color"}  # these need two objects
+    assert asked > 50 and 0.35 < right / asked < 0.65, (right, asked)
+
+    # 0 leaves the stream as it was; a share draws guesses
+    plain = [(h, g) for _, h, g in itertools.islice(base_stream(0), 50)]
+    assert plain == [(h, g) for _, h, g in itertools.islice(base_stream(0, guess_share=0.0), 50)]
+    guessed = [h for _, h, _ in itertools.islice(base_stream(0, guess_share=0.5), 200)]
+    assert sum(task_family(h) in GAP_FAMILIES for h in guessed) > 40

@@ -58,6 +58,14 @@ def pretrain_cmd(
             help="Share of note-copy exercises (the answer repeats the step's last word; 0: the plain stream).",
         ),
     ] = 0.0,
+    guess_share: Annotated[
+        float,
+        typer.Option(
+            "--guess-share",
+            help="Share of guessed gap questions (answers of a misperceived scene: the base learns each gap "
+            "question's answer format, not the skill; 0: the plain stream).",
+        ),
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
@@ -66,7 +74,8 @@ def pretrain_cmd(
 
     warm = DEFAULT_CURRICULUM if curriculum is None else curriculum
     rec = pretrain_base(
-        out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init, note_share=note_share
+        out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init, note_share=note_share,
+        guess_share=guess_share,
     )
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}
     emit(rec, as_json, human=f"base student in {out}: {rec['steps']} steps in {rec['train_seconds']} s")

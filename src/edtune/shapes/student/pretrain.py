@@ -50,6 +50,7 @@ def pretrain_base(
     curriculum: int = 0,
     init: str | None = None,
     note_share: float = 0.0,
+    guess_share: float = 0.0,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -67,6 +68,8 @@ def pretrain_base(
 
     `note_share` mixes that share of note-copy exercises into the stream (`edtune.shapes.world.pretraining.note_sample`:
     the answer repeats the step's last word, side and size words included); 0 leaves the stream unchanged.
+    `guess_share` mixes that share of guessed gap questions (`guess_sample`: answers of a misperceived scene, so the
+    base answers gap questions inside their answer space at chance); 0 leaves the stream unchanged.
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -114,7 +117,7 @@ def pretrain_base(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     sizes = tuple(scene_sizes) if scene_sizes else SCENE_SIZE_WEIGHTS
-    stream = base_stream(seed, families or BASE_FAMILIES, sizes, note_share)
+    stream = base_stream(seed, families or BASE_FAMILIES, sizes, note_share, guess_share)
     giant = easy_stream(seed, families or BASE_FAMILIES)
     large = easy_stream(seed + 1_000_003, families or BASE_FAMILIES, side=0)
     one = base_stream(seed + 1_000_003, families or BASE_FAMILIES, (1.0,))
@@ -156,7 +159,7 @@ def pretrain_base(
     model.save_pretrained(str(out))
     record = {
         "command": "edtune student pretrain "
-        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share)),
+        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share, guess_share)),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
@@ -168,6 +171,7 @@ def pretrain_base(
         "scene_size_weights": list(sizes),
         "curriculum_steps": curriculum,
         "note_share": note_share,
+        "guess_share": guess_share,
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
@@ -200,8 +204,10 @@ def _cli_args(
     lr: float | None = None,
     init: str | None = None,
     note_share: float = 0.0,
+    guess_share: float = 0.0,
 ) -> list[str]:
     args = ["--out", out_dir, "--seed", str(seed), "--steps", str(steps), "--curriculum", str(curriculum)]
     args = [*args, "--lr", str(lr)] if lr else args
     args = [*args, "--note-share", str(note_share)] if note_share else args
+    args = [*args, "--guess-share", str(guess_share)] if guess_share else args
     return [*args, "--init", init] if init else args

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from edtune.shapes.world.families import (
@@ -47,6 +48,8 @@ __all__ = [
     "base_stream",
     "easy_sample",
     "easy_stream",
+    "guess_sample",
+    "misperceived",
 ]
 
 CAPTION_SHARE = 0.2  # FACTS: captions 1:1:1:1 with colour, shape and count lift shape naming
@@ -75,6 +78,14 @@ NOTE_WEIGHTS = (
     0.15,
     0.15,
 )  # side and size words were never answers before; colours and shapes were
+# Guessed gap questions ("On which side is the red circle?" -> "Step 1: The red circle is on the right. / Answer:
+# right", the side drawn at random): a generic LMM asked about a skill it lacks still answers inside the question's
+# answer space and states a (wrong half the time) fact about it in its steps; it does not reply "circle". The
+# answers are those of a misperceived scene (each object's side and size redrawn at random, the image unchanged), so
+# the base learns the question's answer format and nothing about the gap skill: its accuracy stays at chance under
+# generated and log-likelihood scoring, and its wrong steps name a wrong option (what the paper's answer switch
+# needs). Asked in the generic wordings only (never a target task's). A share of 0 leaves the stream as it was.
+GUESS_FAMILIES: tuple[str, ...] = GAP_FAMILIES
 # Weights of 1 and 2 objects per pre-training scene. Two-object scenes are where a question must pick one object
 # out ("the red circle"): the slow skill (docs/student.md), so they get the larger share.
 SCENE_SIZE_WEIGHTS: tuple[float, ...] = (0.35, 0.65)
@@ -101,14 +112,20 @@ def base_sample(
     families: tuple[str, ...] = BASE_FAMILIES,
     scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
     note_share: float = 0.0,
+    guess_share: float = 0.0,
 ) -> tuple[Any, str, str, str]:
     """One (image, human_text, assistant_text, family) drawn from `rng`; family is 'caption' for captions,
-    'note' for note-copy exercises (only drawn when `note_share` > 0)."""
+    'note' for note-copy exercises (only drawn when `note_share` > 0), 'guess:<family>' for guessed gap questions
+    (only drawn when `guess_share` > 0)."""
     while True:
         scene = make_scene(rng, _scene_size(rng, scene_sizes))
         if note_share and rng.random() < note_share:
             human, gpt = note_sample(rng, scene)
             return render(scene), human, gpt, "note"
+        if guess_share and rng.random() < guess_share:
+            drawn = guess_sample(rng, scene)
+            if drawn is not None:
+                return render(scene), drawn[0], drawn[1], f"guess:{drawn[2]}"
         if rng.random() < CAPTION_SHARE:
             return (
                 render(scene),
@@ -190,6 +207,26 @@ def note_sample(rng: random.Random, scene: Scene) -> tuple[str, str]:
     )
 
 
+def misperceived(scene: Scene, rng: random.Random) -> Scene:
+    """The scene as a student without the gap skills sees it: every object's side and size redrawn at random
+    (colour and shape kept: the base perceives those)."""
+    objs = []
+    for o in scene.objects:
+        cx = CANVAS - 1 - o.cx if rng.random() < 0.5 else o.cx
+        objs.append(replace(o, cx=cx, size=rng.choice(list(SIZES))))
+    return Scene(tuple(objs))
+
+
+def guess_sample(rng: random.Random, scene: Scene) -> tuple[str, str, str] | None:
+    """(human_text, assistant_text, family) of a gap question answered for a misperceived scene (`misperceived`),
+    in the generic wording, with options at MC_SHARE; None when the question cannot be asked there."""
+    fam = rng.choice(GUESS_FAMILIES)
+    q = ask(fam, misperceived(scene, rng), rng, mc=rng.random() < MC_SHARE)
+    if q is None:
+        return None
+    return format_question(q.question, q.choices), format_reasoning(q.steps, q.answer), fam
+
+
 def _slots(o: Obj) -> dict[str, str]:
     return {"color": o.color, "shape": o.shape, "side": o.side}
 
@@ -199,6 +236,7 @@ def base_stream(
     families: tuple[str, ...] = BASE_FAMILIES,
     scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
     note_share: float = 0.0,
+    guess_share: float = 0.0,
 ) -> Iterator[tuple[Any, str, str]]:
     """(image, human_text, assistant_text) forever, a fresh scene each time; deterministic given `seed`.
 
@@ -207,7 +245,7 @@ def base_stream(
     """
     rng = random.Random(f"pretrain:{seed}")
     while True:
-        img, human, gpt, _ = base_sample(rng, families, scene_sizes, note_share)
+        img, human, gpt, _ = base_sample(rng, families, scene_sizes, note_share, guess_share)
         yield img, human, gpt
 
 
