@@ -128,7 +128,6 @@ def test_cli_generate_prints_one_json_summary(tmp_path: Path, capsys: pytest.Cap
 
 def test_note_exercises_copy_the_steps_last_word_and_never_ask_a_gap_question() -> None:
     import itertools
-    import itertools
     import random
 
     from edtune.shapes.world.pretraining import NOTE_WORDING, note_sample

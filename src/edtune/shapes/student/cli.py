@@ -74,7 +74,14 @@ def pretrain_cmd(
 
     warm = DEFAULT_CURRICULUM if curriculum is None else curriculum
     rec = pretrain_base(
-        out, seed=seed, steps=steps, seconds=seconds, curriculum=warm, lr=lr, init=init, note_share=note_share,
+        out,
+        seed=seed,
+        steps=steps,
+        seconds=seconds,
+        curriculum=warm,
+        lr=lr,
+        init=init,
+        note_share=note_share,
         guess_share=guess_share,
     )
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}

@@ -159,7 +159,10 @@ def pretrain_base(
     model.save_pretrained(str(out))
     record = {
         "command": "edtune student pretrain "
-        + " ".join(shlex.quote(a) for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share, guess_share)),
+        + " ".join(
+            shlex.quote(a)
+            for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share, guess_share)
+        ),
         "family": "qwen2-vl",
         "seed": seed,
         "steps": total,
