@@ -19,7 +19,9 @@ def test_shipped_base_student_verifies_and_records_how_it_was_made() -> None:
     assert shipped_base() == ASSET
     assert ensure_base_student() == str(ASSET)
     manifest = json.loads((ASSET / "manifest.json").read_text())
-    assert manifest["command"].startswith("edtune student pretrain --out src/edtune/shapes/assets/base-student")
+    assert manifest["command"].startswith(
+        "edtune student pretrain --out src/edtune/shapes/assets/base-student"
+    )
     assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= set(
         manifest["files"]
     )

@@ -1,0 +1,144 @@
+"""The per-task table over unseen worlds: one `benchmarks.data_efficiency` study per world seed, summarised.
+
+    python -m benchmarks.data_efficiency --world-seed 1 --out per-task-w1 --tasks ... --selectors none error-bm25 random
+    ...                                                  (the same for world seeds 2 and 3, the same settings)
+    python -m benchmarks.per_task_worlds per-task-worlds per-task-w1 per-task-w2 per-task-w3
+
+Why a separate step: each world is its own study (its own pool, splits and teacher noise), so the studies are not
+merged as seeds of one study; the table reports, per task and selector, the median and range over worlds, beside
+each world's chance level and best constant answer (recomputed from the world's held-out split, which the generator
+reproduces exactly from the world seed and split size). The verdict the study is judged by is printed per task:
+error-driven >= random + 0.10 and >= chance + 0.25, in the median over worlds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from typing import Any
+
+from benchmarks.bookkeeping import RESULTS
+from benchmarks.study_report import HEADLINE
+
+MARGIN_OVER_RANDOM = 0.10
+MARGIN_OVER_CHANCE = 0.25
+
+
+def split_floors(task: str, world_seed: int, test_size: int) -> tuple[float, float]:
+    """(chance, best constant) of a world's held-out split, regenerated from its seed (no images are drawn)."""
+    from edtune.shapes.world.tasks import TASKS, iter_task
+    from edtune.taskcard import answer_baselines
+
+    samples = [s for s, _, _ in iter_task(TASKS[task], "test", test_size, world_seed)]
+    floors = answer_baselines(samples)
+    return floors.chance, floors.best_constant
+
+
+def accuracies(study: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """task -> selector -> mean held-out accuracy over the study's seeds (the study's one budget)."""
+    out: dict[str, dict[str, float]] = {}
+    for task, by_selector in study["aggregate"].items():
+        for selector, by_budget in by_selector.items():
+            if len(by_budget) != 1:
+                raise ValueError(f"{task}/{selector}: expected one budget, found {sorted(by_budget)}")
+            (cell,) = by_budget.values()
+            out.setdefault(task, {})[selector] = float(cell["accuracy"]["mean"])
+    return out
+
+
+def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task: each world's figures, then the median and range of every column, and the verdict."""
+    per_task: dict[str, dict[str, Any]] = {}
+    for study in studies:
+        seed = int(study["world_seed"])
+        test_size = int(study["settings"]["test_size"])
+        for task, by_selector in accuracies(study).items():
+            chance, constant = split_floors(task, seed, test_size)
+            row = {"world_seed": seed, "chance": chance, "best_constant": constant, **by_selector}
+            per_task.setdefault(task, {"worlds": []})["worlds"].append(row)
+    met = 0
+    for entry in per_task.values():
+        worlds = entry["worlds"]
+        columns = sorted({k for w in worlds for k in w if k != "world_seed"})
+        entry["median"] = {c: statistics.median(w[c] for w in worlds if c in w) for c in columns}
+        entry["range"] = {
+            c: [min(w[c] for w in worlds if c in w), max(w[c] for w in worlds if c in w)] for c in columns
+        }
+        med = entry["median"]
+        if HEADLINE in med and "random" in med:
+            entry["over_random"] = round(med[HEADLINE] - med["random"], 4)
+            entry["over_chance"] = round(med[HEADLINE] - med["chance"], 4)
+            entry["meets"] = (
+                entry["over_random"] >= MARGIN_OVER_RANDOM and entry["over_chance"] >= MARGIN_OVER_CHANCE
+            )
+            met += entry["meets"]
+    return {"tasks": per_task, "tasks_meeting": met, "tasks_total": len(per_task)}
+
+
+def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
+    head = [
+        "task",
+        "chance",
+        "best constant",
+        *selectors,
+        f"{HEADLINE} - random",
+        f"{HEADLINE} - chance",
+        "meets",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task, entry in summary["tasks"].items():
+        med, rng = entry["median"], entry["range"]
+        cells = [f"`{task}`"]
+        for col in ("chance", "best_constant", *selectors):
+            cells.append(f"{med[col]:.3f} ({rng[col][0]:.3f}–{rng[col][1]:.3f})" if col in med else "–")
+        cells += [f"{entry.get('over_random', 0):+.3f}", f"{entry.get('over_chance', 0):+.3f}"]
+        cells.append("yes" if entry.get("meets") else "no")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Median (range) over world seeds; {summary['tasks_meeting']} of {summary['tasks_total']} tasks meet "
+        f"{HEADLINE} >= random + {MARGIN_OVER_RANDOM:.2f} and >= chance + {MARGIN_OVER_CHANCE:.2f}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.per_task_worlds", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("out", help="results name to write (results/OUT.json and .md)")
+    ap.add_argument("names", nargs="+", help="data_efficiency results names, one per world seed")
+    args = ap.parse_args(argv)
+    studies = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.names]
+    seeds = [s["world_seed"] for s in studies]
+    if len(set(seeds)) != len(seeds):
+        ap.error(f"one study per world seed, got seeds {seeds}")
+    settings = [{k: v for k, v in s["settings"].items() if k != "seeds"} for s in studies]
+    if any(st != settings[0] for st in settings):
+        ap.error("the studies' settings differ: every world must be run with the same settings")
+    summary = summarise(studies)
+    selectors = [
+        s
+        for s in ("none", HEADLINE, "random", "similar-questions")
+        if any(s in e["median"] for e in summary["tasks"].values())
+    ]
+    data = {
+        **summary,
+        "world_seeds": seeds,
+        "settings": settings[0],
+        "provenance": {
+            "git_commit": None,
+            "merged_from": [
+                {"name": n, "provenance": s["provenance"]} for n, s in zip(args.names, studies, strict=True)
+            ],
+        },
+    }
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(markdown(summary, selectors))
+    print(markdown(summary, selectors))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

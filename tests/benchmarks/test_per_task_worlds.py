@@ -1,0 +1,71 @@
+"""The per-task table over worlds: medians over world seeds, each world's own floors, and the verdict per task."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.per_task_worlds import markdown, split_floors, summarise
+
+
+def _study(seed: int, acc: dict[str, dict[str, float]]) -> dict:
+    return {
+        "world_seed": seed,
+        "settings": {"test_size": 12},
+        "aggregate": {
+            task: {sel: {"200": {"accuracy": {"mean": v}}} for sel, v in by_sel.items()}
+            for task, by_sel in acc.items()
+        },
+    }
+
+
+def test_floors_are_the_regenerated_splits_own() -> None:
+    chance, constant = split_floors("left-right", 1, 12)
+    assert chance == pytest.approx(0.5) and constant == pytest.approx(0.5)  # balanced answers and letters
+    chance, _ = split_floors("color-by-side", 1, 12)
+    assert chance < 0.5  # four options
+
+
+def test_medians_ranges_and_the_verdict_per_task() -> None:
+    studies = [
+        _study(
+            1,
+            {
+                "left-right": {"none": 0.5, "error-bm25": 0.9, "random": 0.6},
+                "size-check": {"error-bm25": 0.7, "random": 0.65},
+            },
+        ),
+        _study(
+            2,
+            {
+                "left-right": {"none": 0.4, "error-bm25": 0.7, "random": 0.5},
+                "size-check": {"error-bm25": 0.8, "random": 0.5},
+            },
+        ),
+        _study(
+            3,
+            {
+                "left-right": {"none": 0.6, "error-bm25": 0.8, "random": 0.9},
+                "size-check": {"error-bm25": 0.9, "random": 0.55},
+            },
+        ),
+    ]
+    out = summarise(studies)
+    lr = out["tasks"]["left-right"]
+    assert lr["median"]["error-bm25"] == pytest.approx(0.8) and lr["range"]["random"] == [0.5, 0.9]
+    assert lr["over_random"] == pytest.approx(0.2) and lr["over_chance"] == pytest.approx(0.3) and lr["meets"]
+    sc = out["tasks"]["size-check"]
+    assert (
+        sc["over_random"] == pytest.approx(0.25) and sc["over_chance"] == pytest.approx(0.3) and sc["meets"]
+    )
+    studies[0]["aggregate"]["left-right"]["random"]["200"]["accuracy"]["mean"] = 0.75  # random median 0.75
+    out = summarise(studies)
+    assert not out["tasks"]["left-right"]["meets"] and out["tasks_meeting"] == 1
+    table = markdown(out, ["none", "error-bm25", "random"])
+    assert "1 of 2 tasks meet" in table and "| `left-right` |" in table
+
+
+def test_a_study_with_two_budgets_is_refused() -> None:
+    study = _study(1, {"left-right": {"error-bm25": 0.9}})
+    study["aggregate"]["left-right"]["error-bm25"]["400"] = {"accuracy": {"mean": 0.1}}
+    with pytest.raises(ValueError, match="one budget"):
+        summarise([study])
