@@ -21,7 +21,8 @@ RESULTS = REPO / "benchmarks" / "results"
 LINK = re.compile(r"\[([^\]]+)\]\((?:\.\./)?(?:benchmarks/)?results/([\w.\-]+\.json)#([\w.\-\[\]]+)\)")
 BLOCK = re.compile(r"<!-- results:([\w.\-]+\.md) -->\n(.*?)<!-- /results -->", re.S)
 # file -> figures it must quote at least
-DOCS = {"README.md": 10, "benchmarks/README.md": 5, "docs/reliability.md": 3}
+# (the README's tables are generated blocks, checked by test_embedded_result_tables_equal_the_generated_markdown)
+DOCS = {"README.md": 4, "benchmarks/README.md": 5, "docs/reliability.md": 3}
 
 
 def lookup(data: Any, path: str) -> Any:
