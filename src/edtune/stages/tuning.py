@@ -57,7 +57,10 @@ def _task_as_support(s: TaskSample, sid: str, fmt: Callable[..., str]) -> Suppor
 
 
 #: tune.json's `skipped` when a round after the first had nothing selected (its adapter is the previous round's).
-NOTHING_SELECTED = "nothing selected: no mistake left was diagnosed"
+NOTHING_SELECTED = (
+    "nothing selected: no mistake left was diagnosed, or the pool has no unused sample for the gaps found "
+    "(retrieve's summary says which)"
+)
 
 
 def tune(cfg: RunConfig, r: int) -> StageResult:
@@ -70,7 +73,8 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         rep = read_selections(layout.replay(r))
         ids = [s.support_id for s in sel] + [s.support_id for s in rep]
         if not ids and r >= 2:
-            # Every mistake left was undiagnosed (or none was left): nothing to learn from. The round keeps the
+            # Every mistake left was undiagnosed (or none was left), or earlier rounds used every pool sample that
+            # matches the gaps found: nothing to learn from. The round keeps the
             # previous adapter, so it scores what round r-1 scored and the loop stops after it (should_continue);
             # failing here failed the whole run (and the KFP pipeline) after a good round 1.
             _sweep_temp_files(layout.adapter(r))
