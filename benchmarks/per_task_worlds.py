@@ -61,10 +61,9 @@ def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
     for entry in per_task.values():
         worlds = entry["worlds"]
         columns = sorted({k for w in worlds for k in w if k != "world_seed"})
-        entry["median"] = {c: statistics.median(w[c] for w in worlds if c in w) for c in columns}
-        entry["range"] = {
-            c: [min(w[c] for w in worlds if c in w), max(w[c] for w in worlds if c in w)] for c in columns
-        }
+        values = {c: [w[c] for w in worlds if c in w] for c in columns}
+        entry["median"] = {c: statistics.median(v) for c, v in values.items()}
+        entry["range"] = {c: [min(v), max(v)] for c, v in values.items()}
         med = entry["median"]
         if HEADLINE in med and "random" in med:
             entry["over_random"] = round(med[HEADLINE] - med["random"], 4)
