@@ -69,7 +69,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
         "epochs": 1.0,
         "grad_accum": 1,
         "gradient_checkpointing": None,
-        "lr": 0.006,
+        "lr": 0.003,
         "max_steps": 300,
         "processes": 0,
         "r": 8,
@@ -169,7 +169,7 @@ CHANGED = [
     ("student.max_new_tokens", 256, 64),
     ("student.torch_threads", 0, 1),
     ("teacher.model", "auto", "reference-shapes-teacher"),
-    ("lora.lr", 1e-4, 6e-3),
+    ("lora.lr", 1e-4, 3e-3),
     ("lora.answer_weight", 1.0, 5.0),
 ]
 
@@ -292,4 +292,4 @@ def test_the_config_show_command_prints_a_flag_value_and_its_source() -> None:
         timeout=120,
     )
     data = json.loads(j.stdout)
-    assert data["config"]["lora"]["lr"] == 6e-3 and data["sources"]["lora.lr"] == "preset shapes-tiny"
+    assert data["config"]["lora"]["lr"] == 3e-3 and data["sources"]["lora.lr"] == "preset shapes-tiny"

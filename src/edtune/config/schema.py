@@ -89,7 +89,7 @@ class LoraConfig(_Section):
     r: int = Field(default=8, ge=1)
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
-    lr: float = Field(default=1e-4, gt=0)  # LLaMA-Factory qwen2vl_lora_sft (the tiny preset: 6e-3)
+    lr: float = Field(default=1e-4, gt=0)  # LLaMA-Factory qwen2vl_lora_sft (the tiny preset: 3e-3)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=8, ge=1)
