@@ -9,6 +9,10 @@ merged as seeds of one study; the table reports, per task and selector, the medi
 each world's chance level and best constant answer (recomputed from the world's held-out split, which the generator
 reproduces exactly from the world seed and split size). The verdict the study is judged by is printed per task:
 error-driven >= random + 0.10 and >= chance + 0.25, in the median over worlds.
+
+Beside the accuracies, the share of each selector's samples that teach a skill the task needs and the base lacks
+(the study rows' `coverage.gap_skill_share`, by the world's ground-truth labels): it says whether a loss comes from
+what was selected or from what the student made of it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from benchmarks.study_report import HEADLINE
 
 MARGIN_OVER_RANDOM = 0.10
 MARGIN_OVER_CHANCE = 0.25
+GAP_SHARE = (
+    "gap_share:"  # column prefix of the share of selected samples teaching a gap skill: gap_share:<selector>
+)
 
 
 def split_floors(task: str, world_seed: int, test_size: int) -> tuple[float, float]:
@@ -47,15 +54,35 @@ def accuracies(study: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def gap_shares(study: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """task -> selector -> mean share of selected samples that teach a gap skill of the task (over the seeds)."""
+    shares: dict[tuple[str, str], list[float]] = {}
+    for row in study.get("rows", []):
+        cov = row.get("coverage")
+        if cov and cov.get("n"):
+            shares.setdefault((row["task"], row["selector"]), []).append(float(cov["gap_skill_share"]))
+    out: dict[str, dict[str, float]] = {}
+    for (task, selector), values in shares.items():
+        out.setdefault(task, {})[f"{GAP_SHARE}{selector}"] = statistics.fmean(values)
+    return out
+
+
 def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
     """Per task: each world's figures, then the median and range of every column, and the verdict."""
     per_task: dict[str, dict[str, Any]] = {}
     for study in studies:
         seed = int(study["world_seed"])
         test_size = int(study["settings"]["test_size"])
+        shares = gap_shares(study)
         for task, by_selector in accuracies(study).items():
             chance, constant = split_floors(task, seed, test_size)
-            row = {"world_seed": seed, "chance": chance, "best_constant": constant, **by_selector}
+            row = {
+                "world_seed": seed,
+                "chance": chance,
+                "best_constant": constant,
+                **by_selector,
+                **shares.get(task, {}),
+            }
             per_task.setdefault(task, {"worlds": []})["worlds"].append(row)
     met = 0
     for entry in per_task.values():
@@ -88,6 +115,7 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
         "error-driven - random",
         "error-driven - chance",
         "meets",
+        "picks teaching the gap: error-driven / random",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task, entry in summary["tasks"].items():
@@ -97,8 +125,16 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
             cells.append(f"{med[col]:.3f} ({rng[col][0]:.3f}–{rng[col][1]:.3f})" if col in med else "–")
         cells += [f"{entry.get('over_random', 0):+.3f}", f"{entry.get('over_chance', 0):+.3f}"]
         cells.append("yes" if entry.get("meets") else "no")
+        cells.append(" / ".join(_share(med, rng, sel) for sel in (HEADLINE, "random")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _share(med: dict[str, float], rng: dict[str, list[float]], selector: str) -> str:
+    col = f"{GAP_SHARE}{selector}"
+    if col not in med:
+        return "–"
+    return f"{med[col]:.0%} ({rng[col][0]:.0%}–{rng[col][1]:.0%})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,26 @@ def test_medians_ranges_and_the_verdict_per_task() -> None:
     assert "| `left-right` |" in table and table.count("| yes |") == 1 and table.count("| no |") == 1
 
 
+def test_the_share_of_picks_teaching_the_gap_is_the_seeds_mean_then_the_worlds_median() -> None:
+    studies = []
+    for seed, shares in ((1, (0.2, 0.4)), (2, (0.5, 0.5)), (3, (0.9, 0.7))):
+        study = _study(seed, {"left-right": {"error-bm25": 0.9, "random": 0.6}})
+        study["rows"] = [
+            {"task": "left-right", "selector": "error-bm25", "coverage": {"n": 10, "gap_skill_share": v}}
+            for v in shares
+        ] + [
+            {"task": "left-right", "selector": "random", "coverage": {"n": 10, "gap_skill_share": 0.05}},
+            {"task": "left-right", "selector": "none", "coverage": None},
+        ]
+        studies.append(study)
+    entry = summarise(studies)["tasks"]["left-right"]
+    assert entry["median"]["gap_share:error-bm25"] == pytest.approx(0.5)  # world means 0.3, 0.5, 0.8
+    assert entry["range"]["gap_share:error-bm25"] == pytest.approx([0.3, 0.8])
+    assert "gap_share:none" not in entry["median"]
+    row = markdown(summarise(studies), ["error-bm25", "random"]).splitlines()[2]
+    assert row.endswith("| 50% (30%–80%) / 5% (5%–5%) |"), row
+
+
 def test_a_study_with_two_budgets_is_refused() -> None:
     study = _study(1, {"left-right": {"error-bm25": 0.9}})
     study["aggregate"]["left-right"]["error-bm25"]["400"] = {"accuracy": {"mean": 0.1}}
