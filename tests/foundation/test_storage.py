@@ -180,6 +180,29 @@ def test_local_atomic_writes_get_normal_file_permissions(tmp_path: Path) -> None
     assert stat.S_IMODE((tmp_path / "perm.txt").stat().st_mode) == 0o644
 
 
+def test_the_next_write_of_an_object_removes_what_a_killed_write_of_it_left(tmp_path: Path) -> None:
+    # what a SIGKILL between mkstemp and the rename leaves: the temp files of earlier writes of this object
+    target = tmp_path / "round-02" / "gaps.json"
+    target.parent.mkdir()
+    killed = [target.parent / f".gaps.json.{r}.edtune-tmp" for r in ("a1b2c3", "zz9")]
+    for leftover in killed:
+        leftover.write_text("{partial")
+    other = target.parent / ".gaps.json.bak.edtune-tmp.keep"  # not a temp file of ours
+    neighbour = target.parent / ".traces.jsonl.q7.edtune-tmp"  # another object's write, maybe in flight
+    other.write_text("x")
+    neighbour.write_text("x")
+    io.write_json(str(target), {"ok": True})
+    assert io.read_json(str(target)) == {"ok": True}
+    assert not any(p.exists() for p in killed)
+    assert other.exists() and neighbour.exists()
+    # a name with glob characters sweeps only its own leftovers
+    odd = tmp_path / "round-02" / "a[1].json"
+    lookalike = tmp_path / "round-02" / ".a1.json.r.edtune-tmp"
+    lookalike.write_text("x")
+    io.write_json(str(odd), {})
+    assert lookalike.exists()
+
+
 def test_in_flight_temp_files_are_not_listed_but_user_tmp_files_are(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "data.tmp").write_text("a user file that happens to end in .tmp")

@@ -7,6 +7,7 @@ test server. Credentials are never logged.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -37,6 +38,13 @@ def _is_temp(p: Path) -> bool:
 
 
 @lru_cache(maxsize=8)
+def _sweep_leftovers_of(target: Path) -> None:
+    """Remove the temp files earlier, killed writes of `target` left beside it (see `open_write`)."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*{TMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
 def _s3_client(endpoint: str | None, timeout_s: float = 60.0) -> Any:
     import boto3
     from botocore.config import Config
@@ -156,11 +164,16 @@ def open_read(uri: str | Path) -> Iterator[IO[bytes]]:
 def open_write(uri: str | Path) -> Iterator[IO[bytes]]:
     """Write a binary stream atomically: local temp file + fsync + rename; S3 upload only after success.
 
-    If the block raises, nothing is published and the previous object (if any) stays intact.
+    If the block raises, nothing is published and the previous object (if any) stays intact. A writer killed
+    between creating its temp file and the rename (SIGKILL, OOM) leaves `.<name>.<random>.edtune-tmp` behind; the
+    next write of the same object removes those. Safe because every output of a run has one writer at a time (a
+    stage owns its outputs; concurrent shards and restarts write to names of their own), and a sweep of whole
+    directories would not be: shards write beside each other.
     """
     u = parse(uri)
     if u.scheme == "file":
         u.local.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_leftovers_of(u.local)
         fd, tmp = tempfile.mkstemp(prefix=f".{u.local.name}.", suffix=TMP_SUFFIX, dir=u.local.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
