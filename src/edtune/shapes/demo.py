@@ -58,7 +58,7 @@ class DemoSizes(BaseModel):
 #   time on 2 cores, faster than the two rounds they replace. The full demo trains each round twice (one per core):
 #   over LoRA seeds 0-5 its single round-1 runs reached 0.67-0.95 (>= 0.90 at 3 of 6), the best of two on
 #   validation 0.947 / 0.927 / 0.900 at run seeds 0 / 2 / 4 (benchmarks/README.md, "The full demo's restarts").
-# - a higher LoRA learning rate for base v4 (6e-3, best on world 0: single quick rounds 0.827 median vs 0.753 at 3e-3)
+# - a higher LoRA learning rate for base v4 (6e-3, best on world 0: single quick rounds 0.827 median vs 0.770 at 3e-3)
 #   did not carry to worlds 1-3 (quick demo median 0.653 vs 0.660, 0.587-0.707 vs 0.647-0.660), so the preset keeps
 #   3e-3 (benchmarks/README.md, "The LoRA learning rate, chosen on world 0"; both tables reported).
 FULL = DemoSizes(pool=10000, val=200, test=300, budget=1000, rounds=2, lora_steps=750, restarts=2)
