@@ -27,9 +27,8 @@ from benchmarks.study_report import HEADLINE
 
 MARGIN_OVER_RANDOM = 0.10
 MARGIN_OVER_CHANCE = 0.25
-GAP_SHARE = (
-    "gap_share:"  # column prefix of the share of selected samples teaching a gap skill: gap_share:<selector>
-)
+# column prefix of the share of selected samples teaching a gap skill: gap_share:<selector>
+GAP_SHARE = "gap_share:"
 
 
 def split_floors(task: str, world_seed: int, test_size: int) -> tuple[float, float]:

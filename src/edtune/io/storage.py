@@ -37,7 +37,6 @@ def _is_temp(p: Path) -> bool:
     return p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)
 
 
-@lru_cache(maxsize=8)
 def _sweep_leftovers_of(target: Path) -> None:
     """Remove the temp files earlier, killed writes of `target` left beside it (see `open_write`)."""
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*{TMP_SUFFIX}"):
@@ -45,6 +44,7 @@ def _sweep_leftovers_of(target: Path) -> None:
             leftover.unlink()
 
 
+@lru_cache(maxsize=8)
 def _s3_client(endpoint: str | None, timeout_s: float = 60.0) -> Any:
     import boto3
     from botocore.config import Config
