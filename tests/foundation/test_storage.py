@@ -271,5 +271,6 @@ def test_write_jsonl_streams_a_large_generator_and_reads_back_streaming(
 
 def test_s3_client_follows_aws_endpoint_url(s3_bucket: str, moto_server: str) -> None:
     assert s3_client().meta.endpoint_url == moto_server
-    assert s3_client() is s3_client()  # one client per endpoint: building one costs milliseconds on every call
+    # one client per endpoint: building one costs milliseconds on every call
+    assert s3_client() is s3_client()
     assert json.loads(json.dumps(io.list_uris(f"s3://{s3_bucket}"))) == []
