@@ -30,6 +30,7 @@ from benchmarks.driver import (
     RunOutcome,
     drive,
     fit_selection_to_budget,
+    oracle_selection,
 )
 from benchmarks.plots import (
     PALETTE,
@@ -70,6 +71,7 @@ __all__ = [
     "line_plot_png",
     "load_labels",
     "make_config",
+    "oracle_selection",
     "provenance",
     "split_evenly",
     "stat",

@@ -44,6 +44,8 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
         1,
     ),
     "validation": ({"retrieval__selector": "validation"}, 1),
+    # an upper bound, not a selector: the samples the world's labels say teach the task's gap (driver.oracle_selection)
+    "oracle": ({"retrieval__selector": "random"}, 1),
     "full-pool": ({"retrieval__selector": "all"}, 1),
     # the full pool, one epoch per round for 3 rounds (the adapter continues), kept at the best validation round
     "full-pool-es": ({"retrieval__selector": "all"}, 3),
@@ -129,7 +131,12 @@ def run_one(
     assert budget is not None
     budgets = common.split_evenly(budget, rounds)
     steps = common.split_evenly(steps_of(budget), rounds)
-    hook = common.fit_selection_to_budget if selector == "validation" else None
+    hook: common.Hook | None = None
+    if selector == "validation":
+        hook = common.fit_selection_to_budget
+    elif selector == "oracle":
+        labels, gap_skills = common.load_labels(p), common.task_gap_skills(task)
+        hook = lambda c, r: common.oracle_selection(c, r, labels=labels, gap_skills=gap_skills)  # noqa: E731
     return common.drive(
         p,
         cfg,

@@ -168,6 +168,32 @@ def _never_empty_replay(layout: Any, r: int) -> None:
     io.write_jsonl(layout.replay(r), [last])
 
 
+def oracle_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], gap_skills: set[str]) -> None:
+    """Hook: replace round r's selection by what perfect retrieval would pick at the same budget — the pool
+    samples whose ground-truth skills (the world's sidecar, never seen by a selector) include one of the task's
+    gap skills, in a seeded order, cut to `budget_per_round`; when the pool holds fewer, the rest are drawn at
+    random from the other samples, so every selector tunes on the same number of samples and steps. An upper
+    bound that separates what selection loses from what tuning cannot learn; not a selector a user has."""
+    from edtune import io, stages
+    from edtune.schemas import Selection
+
+    layout = stages.layout_of(cfg)
+    budget = cfg.loop.budget_per_round
+    pool_ids = stages._pool_ids(cfg)
+    used = stages.used_support_ids(cfg, r)
+    rng = random.Random(f"oracle:{cfg.seed}:{r}")
+    gap = [i for i in pool_ids if i not in used and set(labels.get(i, {}).get("skills") or []) & gap_skills]
+    rest = [i for i in pool_ids if i not in used and i not in set(gap)]
+    rng.shuffle(gap)
+    picked = gap[:budget] + rng.sample(rest, max(0, min(budget - len(gap), len(rest))))
+    fitted = [
+        Selection(support_id=i, skill="oracle", score=0.0, rank=k + 1, round=r) for k, i in enumerate(picked)
+    ]
+    replay = stages._replay(cfg, r, pool_ids, used | set(picked), len(fitted))
+    io.write_jsonl(layout.selection(r), fitted)
+    io.write_jsonl(layout.replay(r), replay)
+
+
 def fit_selection_to_budget(cfg: Any, r: int) -> None:
     """Hook: make round r's selection exactly `budget_per_round` ids (seeded cycle or truncation) and redraw its
     replay share to match — the validation selector otherwise tunes on however many validation samples exist."""
