@@ -101,7 +101,13 @@ def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tasks": per_task, "tasks_meeting": met, "tasks_total": len(per_task)}
 
 
-LABELS = {"none": "base", HEADLINE: f"error-driven ({HEADLINE})", "random": "random"}
+LABELS = {
+    "none": "base",
+    HEADLINE: f"error-driven ({HEADLINE})",
+    "random": "random",
+    "oracle": "oracle (the world's labels pick)",
+}
+SELECTOR_ORDER = ("none", HEADLINE, "random", "similar-questions", "oracle")
 
 
 def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
@@ -115,6 +121,7 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
         "error-driven - chance",
         "meets",
         "picks teaching the gap: error-driven / random",
+        *(["picks teaching the gap: oracle"] if "oracle" in selectors else []),
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task, entry in summary["tasks"].items():
@@ -122,9 +129,14 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
         cells = [f"`{task}`"]
         for col in ("chance", "best_constant", *selectors):
             cells.append(f"{med[col]:.3f} ({rng[col][0]:.3f}–{rng[col][1]:.3f})" if col in med else "–")
-        cells += [f"{entry.get('over_random', 0):+.3f}", f"{entry.get('over_chance', 0):+.3f}"]
-        cells.append("yes" if entry.get("meets") else "no")
+        if "meets" in entry:
+            cells += [f"{entry['over_random']:+.3f}", f"{entry['over_chance']:+.3f}"]
+            cells.append("yes" if entry["meets"] else "no")
+        else:  # no random column (e.g. the oracle study): no verdict
+            cells += ["–", "–", "–"]
         cells.append(" / ".join(_share(med, rng, sel) for sel in (HEADLINE, "random")))
+        if "oracle" in selectors:
+            cells.append(_share(med, rng, "oracle"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -151,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(st != settings[0] for st in settings):
         ap.error("the studies' settings differ: every world must be run with the same settings")
     summary = summarise(studies)
-    selectors = [
-        s
-        for s in ("none", HEADLINE, "random", "similar-questions")
-        if any(s in e["median"] for e in summary["tasks"].values())
-    ]
+    selectors = [s for s in SELECTOR_ORDER if any(s in e["median"] for e in summary["tasks"].values())]
     data = {
         **summary,
         "world_seeds": seeds,
