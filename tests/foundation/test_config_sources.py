@@ -60,7 +60,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
     },
     "loop": {"budget_per_round": 200, "eval_test_each_round": True, "max_rounds": 1, "min_gain": 0.0},
     "lora": {
-        "alpha": 16,
+        "alpha": 128,
         "answer_weight": 5.0,
         "batch_size": 8,
         "bf16": None,
@@ -72,7 +72,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
         "lr": 0.003,
         "max_steps": 300,
         "processes": 0,
-        "r": 8,
+        "r": 64,
         "replay_fraction": 0.0,
         "restart_processes": 0,
         "restarts": 4,
@@ -171,6 +171,8 @@ CHANGED = [
     ("teacher.model", "auto", "reference-shapes-teacher"),
     ("lora.lr", 1e-4, 3e-3),
     ("lora.answer_weight", 1.0, 5.0),
+    ("lora.r", 8, 64),
+    ("lora.alpha", 16, 128),
 ]
 
 
