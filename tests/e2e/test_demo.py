@@ -37,13 +37,12 @@ def test_demo_quick_prints_one_json_object_and_the_tuned_student_beats_the_base_
     assert Path(res["report"]).read_text().startswith("<!doctype html>")
     assert Path(res["manifest"]).is_file()
     # the result must be real, measured against what a constant answer scores on the same held-out split: the best
-    # adapter (chosen on validation) must beat the split's best constant answer. Measured on world seed 1
-    # (benchmarks/results/demo-worlds-quick.json, base v4): 0.567 -> 0.660 against a best constant of 0.500
-    # (+0.160). The goal is +0.30, which the quick demo misses on unseen worlds (+0.147 to +0.160), so the gate is
-    # +0.10: a constant answer (0.50) or the base (0.567) cannot pass it, and a regression of the method fails it.
+    # adapter (chosen on validation) must beat the split's best constant answer by the goal, +0.30. Measured on world
+    # seed 1 (benchmarks/results/demo-worlds-quick.json, base v4, LoRA r 64): 0.567 -> 0.840 against a best constant
+    # of 0.500 (+0.340); at r 8 it was +0.160, which this gate fails, as it fails a constant answer or the base.
     assert res["world_seed"] == 1 and res["best_round"] >= 1
     assert res["test_best_constant"] >= res["test_chance"] - 1e-9
-    assert res["test_accuracy_after"] >= res["test_best_constant"] + 0.10, res
+    assert res["test_accuracy_after"] >= res["test_best_constant"] + 0.30, res
     # the base answers inside the options at chance under both scorings (not below it, as a base that names the
     # object instead of a side would), and the paper's answer switch finds a share of its mistakes (measured 44%)
     for key in ("test_accuracy_before", "test_ll_accuracy_before"):
