@@ -183,7 +183,8 @@ def oracle_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], gap
     used = stages.used_support_ids(cfg, r)
     rng = random.Random(f"oracle:{cfg.seed}:{r}")
     gap = [i for i in pool_ids if i not in used and set(labels.get(i, {}).get("skills") or []) & gap_skills]
-    rest = [i for i in pool_ids if i not in used and i not in set(gap)]
+    gap_ids = set(gap)
+    rest = [i for i in pool_ids if i not in used and i not in gap_ids]
     rng.shuffle(gap)
     picked = gap[:budget] + rng.sample(rest, max(0, min(budget - len(gap), len(rest))))
     fitted = [

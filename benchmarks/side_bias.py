@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="results name (results/OUT.json and .md)")
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
-    prov = provenance(sys_argv(argv), allow_dirty=args.allow_dirty, writing=[RESULTS / f"{args.out}.json"])
+    command = ["python", "-m", "benchmarks.side_bias", *(argv if argv is not None else sys.argv[1:])]
+    prov = provenance(command, allow_dirty=args.allow_dirty, writing=[RESULTS / f"{args.out}.json"])
     rows = []
     for wd in args.workdirs:
         row = breakdown(wd)
@@ -89,12 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{args.out}.md").write_text(markdown(rows))
     print(markdown(rows))
     return 0
-
-
-def sys_argv(argv: list[str] | None) -> list[str]:
-    import sys
-
-    return ["python", "-m", "benchmarks.side_bias", *(argv if argv is not None else sys.argv[1:])]
 
 
 if __name__ == "__main__":
