@@ -168,16 +168,25 @@ def _never_empty_replay(layout: Any, r: int) -> None:
     io.write_jsonl(layout.replay(r), [last])
 
 
+def _write_selection(cfg: Any, r: int, fitted: list[Any], pool_ids: list[str], used: set[str]) -> None:
+    """Write round r's selection and a replay share redrawn for it (never a selected or earlier-used id)."""
+    from edtune import io, stages
+
+    layout = stages.layout_of(cfg)
+    replay = stages._replay(cfg, r, pool_ids, used | {s.support_id for s in fitted}, len(fitted))
+    io.write_jsonl(layout.selection(r), fitted)
+    io.write_jsonl(layout.replay(r), replay)
+
+
 def oracle_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], gap_skills: set[str]) -> None:
     """Hook: replace round r's selection by what perfect retrieval would pick at the same budget — the pool
     samples whose ground-truth skills (the world's sidecar, never seen by a selector) include one of the task's
     gap skills, in a seeded order, cut to `budget_per_round`; when the pool holds fewer, the rest are drawn at
     random from the other samples, so every selector tunes on the same number of samples and steps. An upper
     bound that separates what selection loses from what tuning cannot learn; not a selector a user has."""
-    from edtune import io, stages
+    from edtune import stages
     from edtune.schemas import Selection
 
-    layout = stages.layout_of(cfg)
     budget = cfg.loop.budget_per_round
     pool_ids = stages._pool_ids(cfg)
     used = stages.used_support_ids(cfg, r)
@@ -190,9 +199,7 @@ def oracle_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], gap
     fitted = [
         Selection(support_id=i, skill="oracle", score=0.0, rank=k + 1, round=r) for k, i in enumerate(picked)
     ]
-    replay = stages._replay(cfg, r, pool_ids, used | set(picked), len(fitted))
-    io.write_jsonl(layout.selection(r), fitted)
-    io.write_jsonl(layout.replay(r), replay)
+    _write_selection(cfg, r, fitted, pool_ids, used)
 
 
 def fit_selection_to_budget(cfg: Any, r: int) -> None:
@@ -211,8 +218,4 @@ def fit_selection_to_budget(cfg: Any, r: int) -> None:
     rng.shuffle(order)
     out = [order[k % len(order)] for k in range(budget)]
     fitted = [s.model_copy(update={"rank": k}) for k, s in enumerate(out)]
-    pool_ids = stages._pool_ids(cfg)
-    exclude = stages.used_support_ids(cfg, r) | {s.support_id for s in fitted}
-    replay = stages._replay(cfg, r, pool_ids, exclude, len(fitted))
-    io.write_jsonl(layout.selection(r), fitted)
-    io.write_jsonl(layout.replay(r), replay)
+    _write_selection(cfg, r, fitted, stages._pool_ids(cfg), stages.used_support_ids(cfg, r))

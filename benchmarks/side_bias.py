@@ -19,24 +19,20 @@ from typing import Any
 
 from benchmarks.bookkeeping import RESULTS, provenance
 from benchmarks.plots import write_json
+from edtune.io import read_jsonl
+from edtune.schemas import Trace
 
 TASK = "left-right"
 
 
-def true_sides(world_dir: Path) -> dict[str, str]:
-    """Test sample id -> the side of its (single) object, from the world's seed and split size."""
+def true_sides(world_dir: Path, world: dict[str, Any]) -> dict[str, str]:
+    """Test sample id -> the side of its (single) object, from the world's seed and split size (`world.json`)."""
     from edtune.shapes.world.tasks import TASKS, iter_task
 
-    world = json.loads((world_dir / "world.json").read_text())
     n = next(t["test"] for t in world["tasks"] if t["name"] == TASK)
     return {
         s.id: scene.objects[0].side for s, scene, _ in iter_task(TASKS[TASK], "test", n, int(world["seed"]))
     }
-
-
-def _traces(path: Path) -> dict[str, dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return {t["sample_id"]: t for t in map(json.loads, fh)}
 
 
 def breakdown(workdir: Path) -> dict[str, Any]:
@@ -45,17 +41,19 @@ def breakdown(workdir: Path) -> dict[str, Any]:
     run = workdir / "runs" / f"demo-{TASK}"
     kept = int(json.loads((run / "final" / "manifest.json").read_text())["best_round"])
     tuned = max(int(d.parent.name.split("-")[1]) for d in run.glob("round-*/test-traces.jsonl"))
-    sides = true_sides(workdir / "world")
+    world = json.loads((workdir / "world" / "world.json").read_text())
+    sides = true_sides(workdir / "world", world)
     out: dict[str, Any] = {"workdir": str(workdir), "kept_round": kept, "last_tuned_round": tuned}
     for stage, r in (("base", 0), ("tuned", tuned)):
-        traces = _traces(run / f"round-{r:02d}" / "test-traces.jsonl")
+        traces = read_jsonl(run / f"round-{r:02d}" / "test-traces.jsonl", Trace, id_field="sample_id")
         for side in ("left", "right"):
-            ts = [t for sid, t in traces.items() if sides.get(sid) == side]
+            ts = [t for t in traces if sides.get(t.sample_id) == side]
             out[f"{stage}_{side}"] = {
                 "n": len(ts),
-                "accuracy": round(sum(bool(t["correct"]) for t in ts) / len(ts), 3),
-                "says_left": round(sum(t.get("answer") == "left" for t in ts) / len(ts), 3),
+                "accuracy": round(sum(t.correct for t in ts) / len(ts), 3),
+                "says_left": round(sum(t.answer == "left" for t in ts) / len(ts), 3),
             }
+    out["world"] = world["seed"]
     return out
 
 
@@ -82,11 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     command = ["python", "-m", "benchmarks.side_bias", *(argv if argv is not None else sys.argv[1:])]
     prov = provenance(command, allow_dirty=args.allow_dirty, writing=[RESULTS / f"{args.out}.json"])
-    rows = []
-    for wd in args.workdirs:
-        row = breakdown(wd)
-        row["world"] = json.loads((wd / "world" / "world.json").read_text())["seed"]
-        rows.append(row)
+    rows = [breakdown(wd) for wd in args.workdirs]
     write_json(RESULTS / f"{args.out}.json", {"task": TASK, "rows": rows, "provenance": prov})
     (RESULTS / f"{args.out}.md").write_text(markdown(rows))
     print(markdown(rows))

@@ -14,7 +14,7 @@ from edtune.shapes.world.generate import generate_world
 
 def test_regenerated_sides_match_the_pictures(tmp_path: Path) -> None:
     generate_world(str(tmp_path), seed=2, pool_size=40, val_size=8, test_size=16, progress=False)
-    sides = true_sides(tmp_path)
+    sides = true_sides(tmp_path, json.loads((tmp_path / "world.json").read_text()))
     task = tmp_path / "tasks" / "left-right"
     samples = [json.loads(line) for line in (task / "test.jsonl").read_text().splitlines()]
     assert len(sides) == len(samples) == 16 and set(sides.values()) == {"left", "right"}
