@@ -87,3 +87,40 @@ def test_similar_questions_baseline_covers_every_question_without_duplicates(tag
     ids = [s.support_id for s in sel]
     assert len(ids) == 4 and len(set(ids)) == 4
     assert "wea-1" in ids and ids[0].startswith("cnt")
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense"])
+def test_with_a_score_ratio_a_budget_is_a_ceiling_not_filled_with_other_skills(
+    tagged_index: SkillIndex, mode: str
+):
+    # "counting objects" shares only the word "objects" with col-3 ("naming the color of objects"): BM25 scores
+    # it 0.29 of the best hit, and every other skill scores below half the best by cosine too.
+    filled = retrieve(tagged_index, [gap("counting objects", 6)], mode=mode, round=1)
+    cut = retrieve(tagged_index, [gap("counting objects", 6)], mode=mode, round=1, min_score_ratio=0.5)
+    assert len(filled) >= 4 and "col-3" in {s.support_id for s in filled}
+    assert {s.support_id for s in cut} == {"cnt-1", "cnt-2", "cnt-3"}
+
+
+def test_the_score_floor_is_set_by_the_whole_pool_so_a_later_round_does_not_lower_it(
+    tagged_index: SkillIndex,
+):
+    # Round 1 took the counting samples; round 2's best remaining hit (col-3) is still no match.
+    first = retrieve(tagged_index, [gap("counting objects", 3)], mode="bm25", round=1, min_score_ratio=0.5)
+    used = {s.support_id for s in first}
+    again = retrieve(
+        tagged_index, [gap("counting objects", 3)], mode="bm25", round=2, exclude=used, min_score_ratio=0.5
+    )
+    assert used == {"cnt-1", "cnt-2", "cnt-3"} and again == []
+
+
+def test_a_gap_out_of_matches_hands_its_budget_only_to_gaps_that_still_match(tagged_index: SkillIndex):
+    # "left right relations" has two matches; its 4 spare go to "color naming", which has 3 above half its best
+    # (shp-1, "shape naming", shares the word "naming" and scores 0.46 of the best).
+    gaps = [gap("left right relations", 6), gap("color naming", 1)]
+    sel = retrieve(tagged_index, gaps, mode="bm25", round=1, min_score_ratio=0.5)
+    assert {s.support_id for s in sel} == {"lr-1", "lr-2", "col-1", "col-2", "col-3"}
+
+
+def test_hybrid_scores_are_ranks_so_no_cut_is_made(tagged_index: SkillIndex):
+    sel = retrieve(tagged_index, [gap("counting objects", 5)], mode="hybrid", round=1, min_score_ratio=0.5)
+    assert len(sel) == 5

@@ -83,6 +83,9 @@ class RetrievalConfig(_Section):
     allocation: Literal["per-mistake", "proportional"] = "proportional"
     min_per_skill: int = Field(default=1, ge=0)
     query: Literal["skill", "step"] = "skill"  # "step": ablation without skill analysis
+    # A hit below this share of its query's best score is no match: the budget is then a ceiling, not filled
+    # with other skills' samples (edtune.skills.retrieve; bm25 and dense only). 0 fills every budget.
+    min_score_ratio: float = Field(default=0.5, ge=0, lt=1)
 
 
 class LoraConfig(_Section):

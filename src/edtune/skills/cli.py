@@ -74,6 +74,15 @@ def retrieve_cmd(
         ),
     ] = None,
     threshold: Annotated[float, typer.Option("--merge-threshold", min=0, max=1)] = 0.85,
+    min_score_ratio: Annotated[
+        float,
+        typer.Option(
+            "--min-score-ratio",
+            min=0,
+            max=0.99,
+            help="A hit below this share of its query's best score is no match (0: fill every budget).",
+        ),
+    ] = 0.5,
     gaps_out: Annotated[
         str | None, typer.Option("--gaps-out", help="Also write the SkillGaps as JSON.")
     ] = None,
@@ -100,7 +109,7 @@ def retrieve_cmd(
     gaps = merge_gaps(reports, threshold=threshold, embedder=embedder)
     gaps = allocate(gaps, budget, policy=policy, min_per_skill=min_per_skill)  # type: ignore[arg-type]
     idx = SkillIndex(milvus_uri, collection, embedder=embedder)
-    sel = retrieve(idx, gaps, mode=m, round=round_, exclude=used)
+    sel = retrieve(idx, gaps, mode=m, round=round_, exclude=used, min_score_ratio=min_score_ratio)
     write_jsonl(out, sel)
     if gaps_out:
         write_json(gaps_out, [g.model_dump(mode="json") for g in gaps])

@@ -106,7 +106,13 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
             queries = _step_queries(cfg, r, gaps) if cfg.retrieval.query == "step" else None
             with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
                 selections = run_retrieve(
-                    index, gaps, mode=cfg.retrieval.mode, round=r, exclude=exclude, queries=queries
+                    index,
+                    gaps,
+                    mode=cfg.retrieval.mode,
+                    round=r,
+                    exclude=exclude,
+                    queries=queries,
+                    min_score_ratio=cfg.retrieval.min_score_ratio,
                 )
         elif selector == "random":
             from edtune.skills.baselines import select_random
