@@ -60,6 +60,11 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "error-bm25-2r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 2),
     "error-bm25-3r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 3),
     "error-bm25-exact": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 1),
+    # skill matches that answer in the task's answer space (retrieval.answer_space; not the paper's match)
+    "error-answers": (
+        {"retrieval__selector": "error-driven", "retrieval__mode": "bm25", "retrieval__answer_space": True},
+        1,
+    ),
 }
 QUICK_SELECTORS = ["none", "random", "similar-questions", "full-pool", HEADLINE]
 

@@ -86,6 +86,9 @@ class RetrievalConfig(_Section):
     # A hit below this share of its query's best score is no match: the budget is then a ceiling, not filled
     # with other skills' samples (edtune.skills.retrieve; bm25 and dense only). 0 fills every budget.
     min_score_ratio: float = Field(default=0.5, ge=0, lt=1)
+    # Matches must answer inside the task's closed answer space (validation choices and answers): the skill taught
+    # in the format it is asked in (edtune.skills.answer_space). Off: the paper's skill-only match.
+    answer_space: bool = False
 
 
 class LoraConfig(_Section):

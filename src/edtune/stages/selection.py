@@ -6,14 +6,18 @@ replay share, so selectors differ only in what they pick.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
 from edtune import io
 from edtune.config import RunConfig
+from edtune.log import kv
 from edtune.runfiles import read_reports, read_selections
 from edtune.schemas import Selection, SkillGap, Trace
 from edtune.stages.base import StageResult, _milvus_token, _run, _task_uri, layout_of
+
+log = logging.getLogger(__name__)
 
 
 def allocate(cfg: RunConfig, r: int) -> StageResult:
@@ -66,6 +70,25 @@ def _pool_ids(cfg: RunConfig) -> list[str]:
     return [s.id for s in iter_support(cfg.pool.uri)]
 
 
+def _outside_answer_space(cfg: RunConfig) -> set[str]:
+    """Pool ids that answer outside the task's answer space (the `retrieval.answer_space` option): never matches.
+    Empty when the validation split has no closed answer space."""
+    from edtune.datasets import iter_support, load_task
+    from edtune.skills.answer_space import answering_outside, task_answer_space
+
+    space = task_answer_space(load_task(_task_uri(cfg, "val"), check_images=False))
+    if space is None:
+        log.info(kv("answer_space_open", task=cfg.task.name))
+        return set()
+    pool = list(iter_support(cfg.pool.uri))
+    outside = answering_outside(pool, space)
+    if len(outside) == len(pool):  # nothing in the pool answers that way: the skill-only match, not no match
+        log.warning(kv("answer_space_unmatched", answers=len(space), pool=len(pool)))
+        return set()
+    log.info(kv("answer_space", answers=len(space), pool_outside=len(outside)))
+    return outside
+
+
 def _step_queries(cfg: RunConfig, r: int, gaps: list[SkillGap]) -> dict[str, str]:
     """Ablation 'without skill analysis': query with the erroneous steps' own text instead of the skill."""
     layout = layout_of(cfg)
@@ -90,6 +113,8 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
     inputs = [u for u in inputs if io.exists(u)]
     if selector == "error-driven":
         inputs.append(layout.gaps(r))
+        if cfg.retrieval.answer_space:
+            inputs.append(_task_uri(cfg, "val"))
     elif selector == "validation":
         inputs.append(_task_uri(cfg, "val"))
 
@@ -104,13 +129,14 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
 
             gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]
             queries = _step_queries(cfg, r, gaps) if cfg.retrieval.query == "step" else None
+            outside = _outside_answer_space(cfg) if cfg.retrieval.answer_space else set()
             with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
                 selections = run_retrieve(
                     index,
                     gaps,
                     mode=cfg.retrieval.mode,
                     round=r,
-                    exclude=exclude,
+                    exclude=exclude | outside,
                     queries=queries,
                     min_score_ratio=cfg.retrieval.min_score_ratio,
                 )
