@@ -96,6 +96,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
     "registry": None,
     "retrieval": {
         "allocation": "proportional",
+        "answer_space": True,
         "min_per_skill": 1,
         "min_score_ratio": 0.5,
         "mode": "bm25",
@@ -174,6 +175,7 @@ CHANGED = [
     ("lora.answer_weight", 1.0, 5.0),
     ("lora.r", 8, 64),
     ("lora.alpha", 16, 128),
+    ("retrieval.answer_space", False, True),
 ]
 
 
