@@ -60,9 +60,9 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "error-bm25-2r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 2),
     "error-bm25-3r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 3),
     "error-bm25-exact": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 1),
-    # skill matches that answer in the task's answer space (retrieval.answer_space; not the paper's match)
-    "error-answers": (
-        {"retrieval__selector": "error-driven", "retrieval__mode": "bm25", "retrieval__answer_space": True},
+    # the paper's skill-only match (the tiny preset also keeps only matches in the task's answer space)
+    "error-skill-only": (
+        {"retrieval__selector": "error-driven", "retrieval__mode": "bm25", "retrieval__answer_space": False},
         1,
     ),
 }
