@@ -3,6 +3,10 @@
     python -m benchmarks.data_efficiency --world-seed 1 --out per-task-w1 --tasks ... --selectors none error-bm25 random
     ...                                                  (the same for world seeds 2 and 3, the same settings)
     python -m benchmarks.per_task_worlds per-task-worlds per-task-w1 per-task-w2 per-task-w3
+    python -m benchmarks.per_task_worlds OUT per-task-w1+per-task-w1-new ...   # a later study's selectors replace
+
+`A+B` reads one world from two studies of it: B's selectors replace A's (a selector rerun on later code), and A's
+replaced figures stay as "<selector>, earlier" beside them; each file's provenance is kept.
 
 Why a separate step: each world is its own study (its own pool, splits and teacher noise), so the studies are not
 merged as seeds of one study; the table reports, per task and selector, the median and range over worlds, beside
@@ -101,13 +105,16 @@ def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tasks": per_task, "tasks_meeting": met, "tasks_total": len(per_task)}
 
 
+EARLIER = ", earlier"  # suffix of a selector's figures replaced by a later study of the same world (A+B)
+
 LABELS = {
     "none": "base",
     HEADLINE: f"error-driven ({HEADLINE})",
+    f"{HEADLINE}{EARLIER}": f"error-driven, the earlier study ({HEADLINE})",
     "random": "random",
     "oracle": "oracle (the world's labels pick)",
 }
-SELECTOR_ORDER = ("none", HEADLINE, "random", "similar-questions", "oracle")
+SELECTOR_ORDER = ("none", HEADLINE, f"{HEADLINE}{EARLIER}", "random", "similar-questions", "oracle")
 
 
 def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
@@ -148,6 +155,33 @@ def _share(med: dict[str, float], rng: dict[str, list[float]], selector: str) ->
     return f"{med[col]:.0%} ({rng[col][0]:.0%}–{rng[col][1]:.0%})"
 
 
+def load_world(spec: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One world's study from `A` or `A+B` (see the module docstring), and the provenance of each file read."""
+    names = spec.split("+")
+    studies = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    sources = [{"name": n, "provenance": s["provenance"]} for n, s in zip(names, studies, strict=True)]
+    study = studies[0]
+    for later in studies[1:]:
+        if later["world_seed"] != study["world_seed"]:
+            raise ValueError(f"{spec}: the studies are of different world seeds")
+        strip = lambda st: {k: v for k, v in st["settings"].items() if k not in ("seeds", "selectors")}  # noqa: E731
+        if strip(later) != strip(study):
+            raise ValueError(f"{spec}: the studies' settings differ")
+        new = set(later["settings"]["selectors"])
+        aggregate: dict[str, dict[str, Any]] = {}
+        for task, by_sel in study["aggregate"].items():
+            for sel, cell in by_sel.items():
+                aggregate.setdefault(task, {})[f"{sel}{EARLIER}" if sel in new else sel] = cell
+        for task, by_sel in later["aggregate"].items():
+            aggregate.setdefault(task, {}).update(by_sel)
+        rows = [
+            {**r, "selector": f"{r['selector']}{EARLIER}"} if r["selector"] in new else r
+            for r in study["rows"]
+        ]
+        study = {**study, "aggregate": aggregate, "rows": rows + later["rows"]}
+    return study, sources
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.per_task_worlds", description=__doc__.split("\n")[0]
@@ -155,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", help="results name to write (results/OUT.json and .md)")
     ap.add_argument("names", nargs="+", help="data_efficiency results names, one per world seed")
     args = ap.parse_args(argv)
-    studies = [json.loads((RESULTS / f"{n}.json").read_text()) for n in args.names]
+    loaded = [load_world(n) for n in args.names]
+    studies = [study for study, _ in loaded]
     seeds = [s["world_seed"] for s in studies]
     if len(set(seeds)) != len(seeds):
         ap.error(f"one study per world seed, got seeds {seeds}")
-    settings = [{k: v for k, v in s["settings"].items() if k != "seeds"} for s in studies]
+    settings = [{k: v for k, v in s["settings"].items() if k not in ("seeds", "selectors")} for s in studies]
     if any(st != settings[0] for st in settings):
         ap.error("the studies' settings differ: every world must be run with the same settings")
     summary = summarise(studies)
@@ -170,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": settings[0],
         "provenance": {
             "git_commit": None,
-            "merged_from": [
-                {"name": n, "provenance": s["provenance"]} for n, s in zip(args.names, studies, strict=True)
-            ],
+            "merged_from": [source for _, sources in loaded for source in sources],
         },
     }
     (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -89,3 +89,34 @@ def test_a_study_with_two_budgets_is_refused() -> None:
     study["aggregate"]["left-right"]["error-bm25"]["400"] = {"accuracy": {"mean": 0.1}}
     with pytest.raises(ValueError, match="one budget"):
         summarise([study])
+
+
+def test_a_later_study_of_a_world_replaces_its_selectors_and_keeps_the_earlier_figures(tmp_path, monkeypatch):
+    import json
+
+    import benchmarks.per_task_worlds as ptw
+
+    monkeypatch.setattr(ptw, "RESULTS", tmp_path)
+    first = _study(1, {"left-right": {"none": 0.5, "error-bm25": 0.6, "random": 0.2}})
+    first["settings"]["selectors"] = ["none", "error-bm25", "random"]
+    first["rows"] = [
+        {"task": "left-right", "selector": "error-bm25", "coverage": {"n": 1, "gap_skill_share": 0.5}}
+    ]
+    first["provenance"] = {"git_commit": "a" * 40}
+    later = _study(1, {"left-right": {"error-bm25": 0.9}})
+    later["settings"]["selectors"] = ["error-bm25"]
+    later["rows"] = [
+        {"task": "left-right", "selector": "error-bm25", "coverage": {"n": 1, "gap_skill_share": 1.0}}
+    ]
+    later["provenance"] = {"git_commit": "b" * 40}
+    (tmp_path / "w1.json").write_text(json.dumps(first))
+    (tmp_path / "w1-new.json").write_text(json.dumps(later))
+    study, sources = ptw.load_world("w1+w1-new")
+    acc = ptw.accuracies(study)["left-right"]
+    assert acc == {"none": 0.5, "error-bm25": 0.9, "error-bm25, earlier": 0.6, "random": 0.2}
+    assert ptw.gap_shares(study)["left-right"]["gap_share:error-bm25"] == 1.0
+    assert [s["provenance"]["git_commit"] for s in sources] == ["a" * 40, "b" * 40]
+    later["world_seed"] = 2
+    (tmp_path / "w1-new.json").write_text(json.dumps(later))
+    with pytest.raises(ValueError, match="different world seeds"):
+        ptw.load_world("w1+w1-new")
