@@ -60,6 +60,15 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "error-bm25-2r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 2),
     "error-bm25-3r": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 3),
     "error-bm25-exact": ({"retrieval__selector": "error-driven", "retrieval__mode": "bm25"}, 1),
+    # the preset's match, its answers balanced to the validation split's (retrieval.balance_answers)
+    "error-balanced": (
+        {
+            "retrieval__selector": "error-driven",
+            "retrieval__mode": "bm25",
+            "retrieval__balance_answers": True,
+        },
+        1,
+    ),
     # the paper's skill-only match (the tiny preset also keeps only matches in the task's answer space)
     "error-skill-only": (
         {"retrieval__selector": "error-driven", "retrieval__mode": "bm25", "retrieval__answer_space": False},

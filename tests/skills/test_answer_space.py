@@ -7,15 +7,16 @@ a colour question. The stage test runs the real retrieve stage over a generated 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
 from edtune import io
 from edtune.datasets import iter_support, load_task
-from edtune.schemas import SkillGap, SupportSample, TaskSample
+from edtune.schemas import Selection, SkillGap, SupportSample, TaskSample
 from edtune.shapes.demo import world_config
 from edtune.shapes.world.generate import generate_world
-from edtune.skills.answer_space import answering_outside, support_answer, task_answer_space
+from edtune.skills.answer_space import balance_answers, support_answer, task_answer_shares, task_answer_space
 from edtune.stages import layout_of, read_selections
 from edtune.stages.pool import index as index_pool
 from edtune.stages.selection import retrieve
@@ -47,20 +48,53 @@ def test_a_support_answer_is_what_follows_the_last_answer_cue_of_the_first_reply
     assert support_answer(support("Step 1: The circle is on the left.\nAnswer: Left.")) == "left"
     assert support_answer(support("blue")) == "blue"
     pool = [support("Answer: left", "a"), support("Answer: green", "b"), support("a caption", "c")]
-    assert answering_outside(pool, {"green", "red"}) == {"a", "c"}
+    assert [support_answer(s) in {"green", "red"} for s in pool] == [False, True, False]
+
+
+def sel(sid: str, skill: str = "g", rank: int = 1) -> Selection:
+    return Selection(support_id=sid, skill=skill, score=1.0, rank=rank, round=1)
+
+
+def test_balancing_keeps_each_answer_best_ranked_up_to_its_validation_share() -> None:
+    # 5 "left", 2 "right" selected; the task answers half and half: 2 of each stay, the first-ranked ones.
+    answers = {**{f"l{i}": "left" for i in range(5)}, "r0": "right", "r1": "right", "x": "yellow square"}
+    picked = [sel(f"l{i}", rank=i + 1) for i in range(5)] + [
+        sel("r0", "h"),
+        sel("r1", "h", 2),
+        sel("x", "h", 3),
+    ]
+    out = balance_answers(picked, answers, {"left": 0.5, "right": 0.5})
+    assert [s.support_id for s in out] == ["l0", "l1", "r0", "r1", "x"]  # an answer with no share is kept
+    assert [s.rank for s in out] == [1, 2, 1, 2, 3]
+    assert task_answer_shares([task("left"), task("Left", sid="u"), task("right", sid="v")]) == {
+        "left": 2 / 3,
+        "right": 1 / 3,
+    }
+
+
+def test_an_answer_missing_from_the_selection_does_not_empty_it() -> None:
+    answers = {"a": "red", "b": "red", "c": "blue"}
+    out = balance_answers(
+        [sel("a"), sel("b", rank=2), sel("c", rank=3)],
+        answers,
+        dict.fromkeys(["red", "blue", "green"], 1 / 3),
+    )
+    assert [s.support_id for s in out] == ["a", "c"]
+    only_red = balance_answers([sel("a"), sel("b", rank=2)], answers, {"red": 0.5, "blue": 0.5})
+    assert len(only_red) == 2  # one answer present: nothing to balance against
 
 
 @pytest.fixture(scope="module")
 def world_cfg(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("answer-space")
     world = tmp / "world"
-    generate_world(str(world), seed=0, pool_size=400, val_size=20, test_size=10)
+    generate_world(str(world), seed=0, pool_size=600, val_size=20, test_size=10)
     # the world's true skills stand in for the teacher's tags (the annotate stage is tested elsewhere)
     lines = (world / "pool.labels.jsonl").read_text().splitlines()
     tags = [{"id": r["id"], "skills": r["skills"]} for r in map(json.loads, lines)]
     (world / "pool.skills.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tags))
     cfg = world_config(
-        tmp, world, "unused-base", "http://127.0.0.1:9", "color-by-side", overrides={"run_id": "a"}
+        tmp, world, "unused-base", "http://127.0.0.1:9", "left-right", overrides={"run_id": "a"}
     )
     index_pool(cfg)
     return cfg
@@ -71,7 +105,9 @@ def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer
     cfg = world_cfg.model_copy(
         update={
             "run_id": f"space-{answer_space}",
-            "retrieval": world_cfg.retrieval.model_copy(update={"answer_space": answer_space}),
+            "retrieval": world_cfg.retrieval.model_copy(
+                update={"answer_space": answer_space, "balance_answers": answer_space}
+            ),
         }
     )
     layout = layout_of(cfg)
@@ -85,5 +121,7 @@ def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer
     inside = sum(a in space for a in answers)
     if answer_space:
         assert inside == len(answers)
+        held = Counter(answers)
+        assert held["left"] == held["right"] > 0  # balanced as the task's validation split is
     else:
-        assert inside < len(answers)  # the skill-only match takes "left"/"right" answers too
+        assert inside < len(answers)  # the skill-only match takes colour and count answers too

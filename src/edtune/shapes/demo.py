@@ -61,6 +61,9 @@ class DemoSizes(BaseModel):
 # - a higher LoRA learning rate for base v4 (6e-3, best on world 0: single quick rounds 0.827 median vs 0.770 at 3e-3)
 #   did not carry to worlds 1-3 (quick demo median 0.653 vs 0.660, 0.587-0.707 vs 0.647-0.660), so the preset keeps
 #   3e-3 (benchmarks/README.md, "The LoRA learning rate, chosen on world 0"; both tables reported).
+# - the budgets are ceilings since retrieval keeps only matches (score cut, and the preset's answer space): on world
+#   0 the full demo's round 1 took 109 of its 1,000 (all teaching the gap) and its round 2 found no match left; the
+#   quick demo's round about 50 of 200. The steps stay (750 / 300), so those samples are seen many times over.
 FULL = DemoSizes(pool=10000, val=200, test=300, budget=1000, rounds=2, lora_steps=750, restarts=2)
 QUICK = DemoSizes(pool=5000, val=100, test=150, budget=200, rounds=1, lora_steps=300, restarts=4)
 

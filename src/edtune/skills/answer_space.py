@@ -6,6 +6,13 @@ or "right", and a student tuned on them answers "left" to a colour question (mea
 tuning on every sample whose true skills include the gap left the colour-by-side task below chance). Keeping only
 the matches that answer in the task's own answer space (the colours) teaches the skill where it is asked.
 
+With `retrieval.balance_answers` (off by default) the matches kept are then balanced to the task's answer
+distribution (`balance_answers`): a pool's supply of one
+skill may lean to one answer by chance (world seed 2 of the shapes world holds 54 "left" and 28 "right" side
+samples), and a student tuned on two "left" for every "right" learns the prior, not the skill (it answered "left"
+to 93% of validation questions there). Each answer keeps its best-ranked samples, up to its validation share of
+the largest selection whose shares match the validation split's.
+
 The space is read from the validation split (its choices and gold answers), which diagnosis reads anyway; the
 test split is never read. It exists only for a closed set of answers (at most `MAX_CLOSED` distinct, normalised):
 an open-ended task (captions, free text) has none, and the option then changes nothing.
@@ -13,9 +20,11 @@ an open-ended task (captions, free text) has none, and the option then changes n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
-from edtune.schemas import SupportSample, TaskSample
+from edtune.schemas import Selection, SupportSample, TaskSample
 from edtune.student.scoring import normalise
 
 MAX_CLOSED = 20  # more distinct answers than this: an open-ended task, no answer space
@@ -46,6 +55,36 @@ def support_answer(sample: SupportSample) -> str:
     return _key(reply[cut + len(ANSWER_CUE) :] if cut >= 0 else reply)
 
 
-def answering_outside(pool: Iterable[SupportSample], space: set[str]) -> set[str]:
-    """Ids of the pool samples whose first answer is not in `space`."""
-    return {s.id for s in pool if support_answer(s) not in space}
+def task_answer_shares(samples: Iterable[TaskSample]) -> dict[str, float]:
+    """The share of each normalised gold answer in a split (what `balance_answers` matches)."""
+    counts = Counter(_key(s.gold_text) for s in samples)
+    total = sum(counts.values())
+    return {a: n / total for a, n in counts.items()} if total else {}
+
+
+def balance_answers(
+    selections: list[Selection], answers: Mapping[str, str], shares: Mapping[str, float]
+) -> list[Selection]:
+    """Drop the lowest-ranked samples of over-represented answers so the selection's answers follow `shares`.
+
+    With n_a selected samples answering a (share s_a > 0), the balanced size is k = min_a n_a / s_a over the answers
+    present; answer a keeps its first floor(k * s_a) samples in selection order. Answers absent from the selection
+    do not shrink it (a pool may lack one colour), and samples whose answer has no share are kept as they are.
+    Ranks are renumbered within each skill."""
+    held = Counter(answers.get(s.support_id, "") for s in selections)
+    present = {a: n for a, n in held.items() if shares.get(a, 0) > 0}
+    if len(present) < 2:
+        return selections
+    k = min(n / shares[a] for a, n in present.items())
+    keep = {a: math.floor(k * shares[a] + 1e-9) for a in present}
+    out: list[Selection] = []
+    ranks: Counter[str] = Counter()
+    for s in selections:
+        a = answers.get(s.support_id, "")
+        if a in keep:
+            if keep[a] == 0:
+                continue
+            keep[a] -= 1
+        ranks[s.skill] += 1
+        out.append(s.model_copy(update={"rank": ranks[s.skill]}))
+    return out

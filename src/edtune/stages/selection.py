@@ -70,23 +70,27 @@ def _pool_ids(cfg: RunConfig) -> list[str]:
     return [s.id for s in iter_support(cfg.pool.uri)]
 
 
-def _outside_answer_space(cfg: RunConfig) -> set[str]:
-    """Pool ids that answer outside the task's answer space (the `retrieval.answer_space` option): never matches.
-    Empty when the validation split has no closed answer space."""
+def _answer_space(cfg: RunConfig) -> tuple[set[str], dict[str, str], dict[str, float]]:
+    """For the `retrieval.answer_space` option: the pool ids answering outside the task's answer space (never
+    matches), every pool sample's answer, and the validation split's answer shares (to balance the selection).
+    Nothing is excluded when the split has no closed answer space or no pool sample answers inside it."""
     from edtune.datasets import iter_support, load_task
-    from edtune.skills.answer_space import answering_outside, task_answer_space
+    from edtune.skills.answer_space import support_answer, task_answer_shares, task_answer_space
 
-    space = task_answer_space(load_task(_task_uri(cfg, "val"), check_images=False))
+    val = load_task(_task_uri(cfg, "val"), check_images=False)
+    space = task_answer_space(val)
     if space is None:
         log.info(kv("answer_space_open", task=cfg.task.name))
-        return set()
-    pool = list(iter_support(cfg.pool.uri))
-    outside = answering_outside(pool, space)
-    if len(outside) == len(pool):  # nothing in the pool answers that way: the skill-only match, not no match
-        log.warning(kv("answer_space_unmatched", answers=len(space), pool=len(pool)))
-        return set()
+        return set(), {}, {}
+    answers = {s.id: support_answer(s) for s in iter_support(cfg.pool.uri)}
+    outside = {i for i, a in answers.items() if a not in space}
+    if len(outside) == len(
+        answers
+    ):  # nothing in the pool answers that way: the skill-only match, not no match
+        log.warning(kv("answer_space_unmatched", answers=len(space), pool=len(answers)))
+        return set(), {}, {}
     log.info(kv("answer_space", answers=len(space), pool_outside=len(outside)))
-    return outside
+    return outside, answers, task_answer_shares(val)
 
 
 def _step_queries(cfg: RunConfig, r: int, gaps: list[SkillGap]) -> dict[str, str]:
@@ -129,7 +133,7 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
 
             gaps = [SkillGap.model_validate(g) for g in io.read_json(layout.gaps(r))]
             queries = _step_queries(cfg, r, gaps) if cfg.retrieval.query == "step" else None
-            outside = _outside_answer_space(cfg) if cfg.retrieval.answer_space else set()
+            outside, answers, shares = _answer_space(cfg) if cfg.retrieval.answer_space else (set(), {}, {})
             with SkillIndex(cfg.pool.milvus_uri, cfg.pool.collection, token=_milvus_token()) as index:
                 selections = run_retrieve(
                     index,
@@ -140,6 +144,10 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
                     queries=queries,
                     min_score_ratio=cfg.retrieval.min_score_ratio,
                 )
+            if shares and cfg.retrieval.balance_answers:
+                from edtune.skills.answer_space import balance_answers
+
+                selections = balance_answers(selections, answers, shares)
         elif selector == "random":
             from edtune.skills.baselines import select_random
 
