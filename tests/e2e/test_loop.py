@@ -79,6 +79,10 @@ def test_support_samples_are_never_used_twice_across_rounds(
         # a budget the tiny pool can serve twice: every mistake of the base names the same gap, and the 600-sample
         # pool holds a few dozen samples for it, so round 1 at the default 48 (+12 replayed) would exhaust it
         loop__budget_per_round=20,
+        # fill every budget from the whole ranking (no score cut, no answer space): this tiny pool's few close
+        # matches of the gap all go in round 1 otherwise, and round 2 has nothing to select
+        retrieval__answer_space=False,
+        retrieval__min_score_ratio=0.0,
         lora__replay_fraction=0.2,  # replayed samples count as used too (replay is off by default)
     )
     loop.run(cfg)
