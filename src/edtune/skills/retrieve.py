@@ -3,9 +3,9 @@
 Per gap (in gap order: count desc), query the index with the gap's skill name (or an override such as the
 erroneous step's text, for the "no skill analysis" ablation) and take its budget of top hits that were not used
 in an earlier round and not already taken by an earlier gap — a sample matched by two gaps counts once and
-the later gap back-fills from further down its own list. If a gap's matches run out (and no score cut is set), its
-shortfall goes to the gaps that still have matches, so the round gets its whole budget whenever the pool can give it. The same
-inputs give the same selection (ties broken by id inside the index).
+the later gap back-fills from further down its own list. If a gap's matches run out (and no score cut is set),
+its shortfall goes to the gaps that still have matches, so the round gets its whole budget whenever the pool can
+give it. The same inputs give the same selection (ties broken by id inside the index).
 
 What counts as a match: with `min_score_ratio` > 0, a hit whose score is below that share of the query's best score
 over the whole pool (earlier rounds' samples included, so later rounds do not lower the bar) is no match, and the
@@ -86,9 +86,8 @@ def retrieve(
             open_gaps.append(gap)
 
     cut = min_score_ratio > 0 and mode != "hybrid"
-    while (
-        shortfall > 0 and open_gaps and not cut
-    ):  # back-fill from gaps that still have matches, in gap order
+    # without a cut, back-fill from the gaps that still have matches, in gap order
+    while shortfall > 0 and open_gaps and not cut:
         share, rest = divmod(shortfall, len(open_gaps))
         still_open: list[SkillGap] = []
         for i, gap in enumerate(open_gaps):
