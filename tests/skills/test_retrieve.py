@@ -126,3 +126,13 @@ def test_with_a_score_ratio_a_gap_out_of_matches_keeps_its_shortfall(tagged_inde
 def test_hybrid_scores_are_ranks_so_no_cut_is_made(tagged_index: SkillIndex):
     sel = retrieve(tagged_index, [gap("counting objects", 5)], mode="hybrid", round=1, min_score_ratio=0.5)
     assert len(sel) == 5
+
+
+def test_allowed_narrows_the_matches_and_the_next_best_fill_the_budget(tagged_index: SkillIndex):
+    # cnt-1 is the best hit for "counting objects"; not allowed, the next two take its place (fetched in batches)
+    sel = retrieve(
+        tagged_index, [gap("counting objects", 2)], mode="bm25", round=1, allowed=lambda i: i != "cnt-1"
+    )
+    assert [s.support_id for s in sel] == ["cnt-3", "cnt-2"]
+    none = retrieve(tagged_index, [gap("counting objects", 2)], mode="bm25", round=1, allowed=lambda i: False)
+    assert none == []

@@ -22,11 +22,11 @@ relevance, so no cut is made there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from edtune.log import kv
 from edtune.schemas import Selection, SkillGap
-from edtune.skills.index import Mode, SkillIndex
+from edtune.skills.index import MAX_LIMIT, Mode, SkillIndex
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,12 @@ def retrieve(
     exclude: Collection[str] = (),
     queries: Mapping[str, str] | None = None,
     min_score_ratio: float = 0.0,
+    allowed: Callable[[str], bool] | None = None,
 ) -> list[Selection]:
-    """Select up to `gap.budget` samples per gap (see the module docstring). Ranks are 1-based within a gap."""
+    """Select up to `gap.budget` samples per gap (see the module docstring). Ranks are 1-based within a gap.
+
+    `allowed` narrows what counts as a match (e.g. the task's answer space) without an exclusion list of the rest of
+    the pool: hits are fetched in growing batches until a gap has its budget or its matches end."""
     taken: set[str] = set(exclude)
     picked: dict[str, list[Selection]] = {g.skill: [] for g in gaps}
     floors: dict[str, float] = {}
@@ -66,7 +70,15 @@ def retrieve(
     def take(gap: SkillGap, n: int) -> int:
         query = (queries or {}).get(gap.skill) or query_text(gap)
         least = floor(query)
-        hits = [h for h in index.search(query, mode=mode, k=n, exclude=taken) if h[1] >= least]
+        k = n
+        while True:
+            raw = index.search(query, mode=mode, k=k, exclude=taken)
+            hits = [h for h in raw if h[1] >= least and (allowed is None or allowed(h[0]))]
+            ended = len(raw) < k or (bool(raw) and raw[-1][1] < least) or k >= MAX_LIMIT
+            if len(hits) >= n or ended or allowed is None:
+                break
+            k = min(k * 4, MAX_LIMIT)
+        hits = hits[:n]
         got = picked[gap.skill]
         for sid, score in hits:
             taken.add(sid)

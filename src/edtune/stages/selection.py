@@ -72,7 +72,7 @@ def _pool_ids(cfg: RunConfig) -> list[str]:
 
 def _answer_space(cfg: RunConfig) -> tuple[set[str], dict[str, str], dict[str, float]]:
     """For the `retrieval.answer_space` option: the pool ids answering outside the task's answer space (never
-    matches), every pool sample's answer, and the validation split's answer shares (to balance the selection).
+    matches; a set in memory, one short id per pool sample, not a Milvus filter), every pool sample's answer, and the validation split's answer shares (to balance the selection).
     Nothing is excluded when the split has no closed answer space or no pool sample answers inside it."""
     from edtune.datasets import iter_support, load_task
     from edtune.skills.answer_space import support_answer, task_answer_shares, task_answer_space
@@ -140,7 +140,8 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
                     gaps,
                     mode=cfg.retrieval.mode,
                     round=r,
-                    exclude=exclude | outside,
+                    exclude=exclude,
+                    allowed=(lambda sid: sid not in outside) if outside else None,
                     queries=queries,
                     min_score_ratio=cfg.retrieval.min_score_ratio,
                 )
