@@ -69,6 +69,15 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
         },
         1,
     ),
+    # the preset's match, every reply of a match answering in the task's space (retrieval.answer_space_turns)
+    "error-all-turns": (
+        {
+            "retrieval__selector": "error-driven",
+            "retrieval__mode": "bm25",
+            "retrieval__answer_space_turns": "all",
+        },
+        1,
+    ),
     # the paper's skill-only match (the tiny preset also keeps only matches in the task's answer space)
     "error-skill-only": (
         {"retrieval__selector": "error-driven", "retrieval__mode": "bm25", "retrieval__answer_space": False},

@@ -97,6 +97,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
     "retrieval": {
         "allocation": "proportional",
         "answer_space": True,
+        "answer_space_turns": "first",
         "balance_answers": False,
         "min_per_skill": 1,
         "min_score_ratio": 0.5,

@@ -16,7 +16,13 @@ from edtune.datasets import iter_support, load_task
 from edtune.schemas import Selection, SkillGap, SupportSample, TaskSample
 from edtune.shapes.demo import world_config
 from edtune.shapes.world.generate import generate_world
-from edtune.skills.answer_space import balance_answers, support_answer, task_answer_shares, task_answer_space
+from edtune.skills.answer_space import (
+    balance_answers,
+    support_answer,
+    support_answers,
+    task_answer_shares,
+    task_answer_space,
+)
 from edtune.stages import layout_of, read_selections
 from edtune.stages.pool import index as index_pool
 from edtune.stages.selection import retrieve
@@ -125,3 +131,18 @@ def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer
         assert held["left"] == held["right"] > 0  # balanced as the task's validation split is
     else:
         assert inside < len(answers)  # the skill-only match takes colour and count answers too
+
+
+def test_every_reply_has_its_answer_read_for_the_all_turns_setting() -> None:
+    two = SupportSample.model_validate(
+        {
+            "id": "s",
+            "conversations": [
+                {"from": "human", "value": "<image>\nWhat colour is it?"},
+                {"from": "gpt", "value": "blue"},
+                {"from": "human", "value": "Is it large or small?"},
+                {"from": "gpt", "value": "Step 1: It is small.\nAnswer: small"},
+            ],
+        }
+    )
+    assert support_answer(two) == "blue" and support_answers(two) == ["blue", "small"]

@@ -32,6 +32,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "loop.budget_per_round": "4% of a 10,000-sample pool (benchmarks/README.md, the study's default budget)",
     "retrieval.mode": "BM25 as in the paper; measured best with grouped paraphrases (docs/retrieval.md)",
     "retrieval.answer_space": "the paper matches by skill alone (the tiny preset: on, docs/retrieval.md)",
+    "retrieval.answer_space_turns": "the first reply, the one about the image (docs/retrieval.md)",
     "retrieval.balance_answers": "the paper keeps the pool's answer mix (docs/retrieval.md)",
     "retrieval.min_score_ratio": "half the query's best BM25 score: where the demo world's left/right matches end "
     "(docs/retrieval.md)",

@@ -89,6 +89,8 @@ class RetrievalConfig(_Section):
     # Matches must answer inside the task's closed answer space (validation choices and answers): the skill taught
     # in the format it is asked in (edtune.skills.answer_space). Off: the paper's skill-only match.
     answer_space: bool = False
+    # Which replies must answer inside the space: the first (about the image) or every one (all are tuned on).
+    answer_space_turns: Literal["first", "all"] = "first"
     # With answer_space: drop over-represented answers' lowest-ranked matches so the selection's answers follow the
     # validation split's shares (edtune.skills.answer_space.balance_answers). Off in the product and the preset.
     balance_answers: bool = False

@@ -47,12 +47,20 @@ def task_answer_space(samples: Iterable[TaskSample]) -> set[str] | None:
     return space or None
 
 
+def _reply_answer(reply: str) -> str:
+    cut = reply.lower().rfind(ANSWER_CUE)
+    return _key(reply[cut + len(ANSWER_CUE) :] if cut >= 0 else reply)
+
+
 def support_answer(sample: SupportSample) -> str:
     """The answer of the sample's first reply (the one about its image): the text after its last "Answer:", else
     the whole reply; normalised."""
-    reply = sample.conversations[1].value
-    cut = reply.lower().rfind(ANSWER_CUE)
-    return _key(reply[cut + len(ANSWER_CUE) :] if cut >= 0 else reply)
+    return _reply_answer(sample.conversations[1].value)
+
+
+def support_answers(sample: SupportSample) -> list[str]:
+    """The answers of every reply (tuning trains on all of them, so a later turn teaches its format too)."""
+    return [_reply_answer(t.value) for t in sample.conversations[1::2]]
 
 
 def task_answer_shares(samples: Iterable[TaskSample]) -> dict[str, float]:

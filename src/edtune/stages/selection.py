@@ -75,15 +75,24 @@ def _answer_space(cfg: RunConfig) -> tuple[set[str], dict[str, str], dict[str, f
     matches; a set in memory, one short id per pool sample, not a Milvus filter), every pool sample's answer, and the validation split's answer shares (to balance the selection).
     Nothing is excluded when the split has no closed answer space or no pool sample answers inside it."""
     from edtune.datasets import iter_support, load_task
-    from edtune.skills.answer_space import support_answer, task_answer_shares, task_answer_space
+    from edtune.skills.answer_space import (
+        support_answer,
+        support_answers,
+        task_answer_shares,
+        task_answer_space,
+    )
 
     val = load_task(_task_uri(cfg, "val"), check_images=False)
     space = task_answer_space(val)
     if space is None:
         log.info(kv("answer_space_open", task=cfg.task.name))
         return set(), {}, {}
-    answers = {s.id: support_answer(s) for s in iter_support(cfg.pool.uri)}
-    outside = {i for i, a in answers.items() if a not in space}
+    answers, outside = {}, set()
+    for s in iter_support(cfg.pool.uri):
+        answers[s.id] = support_answer(s)
+        replies = support_answers(s) if cfg.retrieval.answer_space_turns == "all" else [answers[s.id]]
+        if any(a not in space for a in replies):
+            outside.add(s.id)
     if len(outside) == len(
         answers
     ):  # nothing in the pool answers that way: the skill-only match, not no match
