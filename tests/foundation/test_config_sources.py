@@ -97,7 +97,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
     "retrieval": {
         "allocation": "proportional",
         "answer_space": True,
-        "answer_space_turns": "first",
+        "answer_space_turns": "all",
         "balance_answers": False,
         "min_per_skill": 1,
         "min_score_ratio": 0.5,
@@ -178,6 +178,7 @@ CHANGED = [
     ("lora.r", 8, 64),
     ("lora.alpha", 16, 128),
     ("retrieval.answer_space", False, True),
+    ("retrieval.answer_space_turns", "first", "all"),
 ]
 
 
