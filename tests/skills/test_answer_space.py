@@ -32,13 +32,12 @@ def task(answer: str, choices: list[str] | None = None, sid: str = "t") -> TaskS
     return TaskSample(id=sid, image="a.png", question="q?", choices=choices, answer=answer)
 
 
-def support(reply: str, sid: str = "s") -> SupportSample:
-    return SupportSample.model_validate(
-        {
-            "id": sid,
-            "conversations": [{"from": "human", "value": "<image>\nq?"}, {"from": "gpt", "value": reply}],
-        }
-    )
+def support(reply: str, sid: str = "s", *later: str) -> SupportSample:
+    """A sample whose first reply is `reply`; each of `later` is one more (question, reply) turn's reply."""
+    turns = [{"from": "human", "value": "<image>\nq?"}, {"from": "gpt", "value": reply}]
+    for text in later:
+        turns += [{"from": "human", "value": "and?"}, {"from": "gpt", "value": text}]
+    return SupportSample.model_validate({"id": sid, "conversations": turns})
 
 
 def test_the_space_is_the_choices_and_answers_normalised() -> None:
@@ -134,15 +133,5 @@ def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer
 
 
 def test_every_reply_has_its_answer_read_for_the_all_turns_setting() -> None:
-    two = SupportSample.model_validate(
-        {
-            "id": "s",
-            "conversations": [
-                {"from": "human", "value": "<image>\nWhat colour is it?"},
-                {"from": "gpt", "value": "blue"},
-                {"from": "human", "value": "Is it large or small?"},
-                {"from": "gpt", "value": "Step 1: It is small.\nAnswer: small"},
-            ],
-        }
-    )
+    two = support("blue", "s", "Step 1: It is small.\nAnswer: small")
     assert support_answer(two) == "blue" and support_answers(two) == ["blue", "small"]
