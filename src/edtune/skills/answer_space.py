@@ -7,11 +7,13 @@ tuning on every sample whose true skills include the gap left the colour-by-side
 the matches that answer in the task's own answer space (the colours) teaches the skill where it is asked.
 
 With `retrieval.balance_answers` (off by default) the matches kept are then balanced to the task's answer
-distribution (`balance_answers`): a pool's supply of one
-skill may lean to one answer by chance (world seed 2 of the shapes world holds 54 "left" and 28 "right" side
-samples), and a student tuned on two "left" for every "right" learns the prior, not the skill (it answered "left"
-to 93% of validation questions there). Each answer keeps its best-ranked samples, up to its validation share of
-the largest selection whose shares match the validation split's.
+distribution (`balance_answers`): a pool's supply of one skill may lean to one answer by chance (world seed 2 of
+the shapes world holds 54 "left" and 28 "right" side samples), and a student tuned on two "left" for every "right"
+learns the prior, not the skill (it answered "left" to 93% of validation questions there). Each answer keeps its
+best-ranked samples, up to its validation share of the largest selection whose shares match the validation split's.
+
+`retrieval.answer_space_turns` says which replies must answer inside the space: the first (about the image) or all
+of them, since tuning trains every reply (a colour sample whose second turn answers "small" teaches sizes too).
 
 The space is read from the validation split (its choices and gold answers), which diagnosis reads anyway; the
 test split is never read. It exists only for a closed set of answers (at most `MAX_CLOSED` distinct, normalised):
