@@ -33,16 +33,12 @@ MAX_CLOSED = 20  # more distinct answers than this: an open-ended task, no answe
 ANSWER_CUE = "answer:"
 
 
-def _key(text: str) -> str:
-    return normalise(text)
-
-
 def task_answer_space(samples: Iterable[TaskSample]) -> set[str] | None:
     """The normalised choices and gold answers of a split, or None when they are not a closed set."""
     space: set[str] = set()
     for s in samples:
-        space.update(_key(c) for c in s.choices or [])
-        space.add(_key(s.gold_text))
+        space.update(normalise(c) for c in s.choices or [])
+        space.add(normalise(s.gold_text))
         if len(space) > MAX_CLOSED:
             return None
     space.discard("")
@@ -51,7 +47,7 @@ def task_answer_space(samples: Iterable[TaskSample]) -> set[str] | None:
 
 def _reply_answer(reply: str) -> str:
     cut = reply.lower().rfind(ANSWER_CUE)
-    return _key(reply[cut + len(ANSWER_CUE) :] if cut >= 0 else reply)
+    return normalise(reply[cut + len(ANSWER_CUE) :] if cut >= 0 else reply)
 
 
 def support_answer(sample: SupportSample) -> str:
@@ -67,7 +63,7 @@ def support_answers(sample: SupportSample) -> list[str]:
 
 def task_answer_shares(samples: Iterable[TaskSample]) -> dict[str, float]:
     """The share of each normalised gold answer in a split (what `balance_answers` matches)."""
-    counts = Counter(_key(s.gold_text) for s in samples)
+    counts = Counter(normalise(s.gold_text) for s in samples)
     total = sum(counts.values())
     return {a: n / total for a, n in counts.items()} if total else {}
 
