@@ -65,7 +65,16 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
         {
             "retrieval__selector": "error-driven",
             "retrieval__mode": "bm25",
-            "retrieval__balance_answers": True,
+            "retrieval__balance_answers": "drop",
+        },
+        1,
+    ),
+    # the preset's match, its under-represented answers' samples repeated to the validation split's shares
+    "error-repeat": (
+        {
+            "retrieval__selector": "error-driven",
+            "retrieval__mode": "bm25",
+            "retrieval__balance_answers": "repeat",
         },
         1,
     ),

@@ -38,10 +38,12 @@ COLUMNS = (
 )
 
 
-def run_one(seed: int, quick: bool, workdir: Path) -> dict[str, Any]:
-    """One `edtune demo --json` in a subprocess (the README's command; KFP local runner)."""
+def run_one(seed: int, quick: bool, workdir: Path, settings: list[str] | None = None) -> dict[str, Any]:
+    """One `edtune demo --json` in a subprocess (the README's command; KFP local runner), `--set` per setting."""
     edtune = Path(sys.executable).with_name("edtune")
     cmd = [str(edtune), "demo", "--json", "--world-seed", str(seed), "--workdir", str(workdir)]
+    for item in settings or []:
+        cmd += ["--set", item]
     if quick:
         cmd.insert(2, "--quick")
     t0 = time.perf_counter()
@@ -95,6 +97,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workdir", default="/tmp/edtune-demo-worlds")
     ap.add_argument("--out", default=None, help="results name (default demo-worlds-quick / demo-worlds-full)")
+    ap.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        help="a setting over the demo's (key.sub=value, repeatable): compare variants on development worlds",
+    )
     ap.add_argument("--allow-dirty", action="store_true")
     args = ap.parse_args(argv)
     name = args.out or ("demo-worlds-quick" if args.quick else "demo-worlds-full")
@@ -106,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     rows = []
     for seed in args.seeds:
-        rows.append(run_one(seed, args.quick, Path(args.workdir) / ("quick" if args.quick else "full")))
+        wd = Path(args.workdir) / ("quick" if args.quick else "full")
+        rows.append(run_one(seed, args.quick, wd, args.settings))
         print(json.dumps({k: rows[-1].get(k) for _, k, _ in COLUMNS}), flush=True)
     summary = summarise(rows)
     keep = [k for _, k, _ in COLUMNS] + [
@@ -120,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(
             {
                 "what": f"edtune demo{' --quick' if args.quick else ''} per world seed (settings chosen on world 0)",
+                "settings": args.settings,
                 "provenance": prov,
                 "rows": [{k: r.get(k) for k in keep} for r in rows],
                 "summary": summary,

@@ -98,7 +98,7 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
         "allocation": "proportional",
         "answer_space": True,
         "answer_space_turns": "all",
-        "balance_answers": False,
+        "balance_answers": "off",
         "min_per_skill": 1,
         "min_score_ratio": 0.5,
         "mode": "bm25",
@@ -165,6 +165,26 @@ def test_the_demo_resolves_to_exactly_its_settings_from_before_the_7b_defaults()
     want["loop"].update(budget_per_round=1000, max_rounds=2)
     want["lora"].update(max_steps=750, restarts=2)
     assert full == want
+
+
+def test_a_demo_setting_wins_over_the_demo_and_the_preset_and_a_bad_one_names_itself() -> None:
+    from edtune.shapes import demo
+
+    def quick(*settings: str) -> RunConfig:
+        return demo.demo_config(
+            Path("/WD"),
+            Path("/WD/world"),
+            "/BASE",
+            "http://127.0.0.1:1",
+            demo.QUICK,
+            "left-right",
+            list(settings),
+        )
+
+    cfg = quick("lora.restarts=1", "retrieval.balance_answers=repeat")
+    assert (cfg.lora.restarts, cfg.retrieval.balance_answers) == (1, "repeat")
+    with pytest.raises(ConfigError, match=r"lora\.restarts"):
+        quick("lora.restarts=-1")
 
 
 # setting -> (product default for a 7B student, the tiny preset's value)

@@ -18,6 +18,7 @@ from edtune.shapes.demo import world_config
 from edtune.shapes.world.generate import generate_world
 from edtune.skills.answer_space import (
     balance_answers,
+    repeat_answers,
     support_answer,
     support_answers,
     task_answer_shares,
@@ -89,6 +90,38 @@ def test_an_answer_missing_from_the_selection_does_not_empty_it() -> None:
     assert len(only_red) == 2  # one answer present: nothing to balance against
 
 
+def test_repeating_keeps_every_match_and_copies_the_rarer_answers_in_rank_order() -> None:
+    # 5 "left", 2 "right": the right samples are copied (r0, r1, r0) until the two answers are level; none is lost.
+    answers = {**{f"l{i}": "left" for i in range(5)}, "r0": "right", "r1": "right", "x": "yellow square"}
+    picked = [sel(f"l{i}", rank=i + 1) for i in range(5)] + [
+        sel("r0", "h"),
+        sel("r1", "h", 2),
+        sel("x", "h", 3),
+    ]
+    out = repeat_answers(picked, answers, {"left": 0.5, "right": 0.5})
+    assert out[: len(picked)] == picked
+    assert [s.support_id for s in out[len(picked) :]] == ["r0", "r1", "r0"]
+    assert Counter(answers[s.support_id] for s in out) == {"left": 5, "right": 5, "yellow square": 1}
+    # shares of answers absent from the selection are left out: red and blue stay level, green cannot be made
+    three = {"a": "red", "b": "red", "c": "blue"}
+    level = repeat_answers(
+        [sel("a"), sel("b", rank=2), sel("c", rank=3)], three, dict.fromkeys(["red", "blue", "green"], 1 / 3)
+    )
+    assert [s.support_id for s in level] == ["a", "b", "c", "c"]
+    assert repeat_answers([sel("a")], three, {"red": 0.5, "blue": 0.5}) == [sel("a")]
+
+
+def test_the_balance_setting_reads_old_switch_values() -> None:
+    from edtune.config import load_config
+
+    def balance(value: str) -> str:
+        return load_config(None, [f"retrieval.balance_answers={value}"], env={}).retrieval.balance_answers
+
+    assert [balance(v) for v in ("true", "false", "repeat", "off")] == ["drop", "off", "repeat", "off"]
+    with pytest.raises(Exception, match="balance_answers"):
+        balance("sometimes")
+
+
 @pytest.fixture(scope="module")
 def world_cfg(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("answer-space")
@@ -105,13 +138,14 @@ def world_cfg(tmp_path_factory: pytest.TempPathFactory):
     return cfg
 
 
-@pytest.mark.parametrize("answer_space", [False, True])
-def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer_space: bool) -> None:
+@pytest.mark.parametrize("balance", ["off", "drop", "repeat"])
+def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, balance: str) -> None:
+    answer_space = balance != "off"
     cfg = world_cfg.model_copy(
         update={
-            "run_id": f"space-{answer_space}",
+            "run_id": f"space-{balance}",
             "retrieval": world_cfg.retrieval.model_copy(
-                update={"answer_space": answer_space, "balance_answers": answer_space}
+                update={"answer_space": answer_space, "balance_answers": balance}
             ),
         }
     )
@@ -128,6 +162,8 @@ def test_the_stage_keeps_only_matches_in_the_task_answer_space(world_cfg, answer
         assert inside == len(answers)
         held = Counter(answers)
         assert held["left"] == held["right"] > 0  # balanced as the task's validation split is
+        ids = [s.support_id for s in read_selections(layout.selection(1))]
+        assert len(set(ids)) < len(ids) if balance == "repeat" else len(set(ids)) == len(ids)
     else:
         assert inside < len(answers)  # the skill-only match takes colour and count answers too
 

@@ -7,9 +7,9 @@ harness needs other values; it registers them as a preset (`edtune.config.loadin
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -91,9 +91,18 @@ class RetrievalConfig(_Section):
     answer_space: bool = False
     # Which replies must answer inside the space: the first (about the image) or every one (all are tuned on).
     answer_space_turns: Literal["first", "all"] = "first"
-    # With answer_space: drop over-represented answers' lowest-ranked matches so the selection's answers follow the
-    # validation split's shares (edtune.skills.answer_space.balance_answers). Off in the product and the preset.
-    balance_answers: bool = False
+    # With answer_space: make the selection's answers follow the validation split's shares, by dropping
+    # over-represented answers' lowest-ranked matches ("drop") or repeating under-represented answers' matches
+    # ("repeat"; edtune.skills.answer_space). "off": the pool's answer mix, as the paper. true/false read as drop/off.
+    balance_answers: Literal["off", "drop", "repeat"] = "off"
+
+    @field_validator("balance_answers", mode="before")
+    @classmethod
+    def _balance_from_bool(cls, v: Any) -> Any:
+        """Configs written when the setting was a switch keep working: true is "drop", false "off"."""
+        if isinstance(v, bool) or str(v).lower() in ("true", "false"):
+            return "drop" if str(v).lower() == "true" else "off"
+        return v
 
 
 class LoraConfig(_Section):

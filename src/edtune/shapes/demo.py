@@ -96,6 +96,8 @@ class DemoResult(BaseModel):
     adapter: str | None
     manifest: str
     seconds: float
+    # the `--set key=value` settings the run was given over the preset (none: the demo as shipped)
+    settings: list[str] = []
 
 
 @contextmanager
@@ -118,11 +120,13 @@ def world_config(
     milvus_uri: str | None = None,
     collection: str = "shapes_pool",
     overrides: dict[str, Any] | None = None,
+    settings: list[str] | None = None,
 ) -> RunConfig:
     """A RunConfig for one task of a generated shapes world (the demo, the e2e tests and the benchmarks).
 
     It resolves with the harness preset `shapes-tiny` (the tiny student's settings, `edtune.shapes.preset`) under
-    these values; `overrides` are merged per section on top (e.g. {"loop": {"max_rounds": 1}, "run_id": "x"}).
+    these values; `overrides` are merged per section on top (e.g. {"loop": {"max_rounds": 1}, "run_id": "x"}), and
+    `settings` (`key.sub=value`, as `--set` takes them) over everything.
     """
     data: dict[str, Any] = {
         "run_id": f"demo-{task}",
@@ -148,11 +152,17 @@ def world_config(
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return load_config(None, env={}, base=data, preset=SHAPES_PRESET)
+    return load_config(None, settings, env={}, base=data, preset=SHAPES_PRESET)
 
 
 def demo_config(
-    workdir: Path, world: Path, base: str, teacher_url: str, sizes: DemoSizes, task: str
+    workdir: Path,
+    world: Path,
+    base: str,
+    teacher_url: str,
+    sizes: DemoSizes,
+    task: str,
+    settings: list[str] | None = None,
 ) -> RunConfig:
     loop = {"max_rounds": sizes.rounds, "budget_per_round": sizes.budget, "min_gain": 0.0}
     return world_config(
@@ -169,6 +179,7 @@ def demo_config(
                 "restarts": sizes.restarts,
             },
         },
+        settings=settings,
     )
 
 
@@ -180,6 +191,7 @@ def run_demo(
     task: str = DEMO_TASK,
     seed: int = 0,
     teacher_noise: str = "realistic",
+    settings: list[str] | None = None,
 ) -> DemoResult:
     from edtune import loop, stages
     from edtune.pipeline import run_local
@@ -205,7 +217,7 @@ def run_demo(
 
     server, url = start_reference_teacher(host="127.0.0.1", port=0, noise=get_profile(teacher_noise, seed))
     try:
-        cfg = demo_config(wd, world, base, url, sizes, task)
+        cfg = demo_config(wd, world, base, url, sizes, task, settings)
         with _timed(timings, "annotate"):
             if not io.exists(cfg.pool.skills or ""):
                 stages.annotate(cfg, str(cfg.pool.skills))
@@ -258,4 +270,5 @@ def run_demo(
         adapter=final["adapter"],
         manifest=final["manifest"],
         seconds=round(time.perf_counter() - t_start, 1),
+        settings=list(settings or []),
     )

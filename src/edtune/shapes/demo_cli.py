@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from edtune.run_cli import JsonOpt, round_table
+from edtune.run_cli import JsonOpt, SetOpt, round_table
 
 
 def demo_cmd(
@@ -34,6 +34,7 @@ def demo_cmd(
             " world 0; report on others.",
         ),
     ] = 0,
+    set_: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the method end to end on embedded defaults: shapes world, tiny student, reference teacher,
@@ -57,6 +58,7 @@ def demo_cmd(
         task=task or DEMO_TASK,
         teacher_noise=teacher_noise,
         seed=world_seed,
+        settings=set_ or [],
     )
     if as_json:
         emit(res, True)

@@ -7,10 +7,12 @@ tuning on every sample whose true skills include the gap left the colour-by-side
 the matches that answer in the task's own answer space (the colours) teaches the skill where it is asked.
 
 With `retrieval.balance_answers` (off by default) the matches kept are then balanced to the task's answer
-distribution (`balance_answers`): a pool's supply of one skill may lean to one answer by chance (world seed 2 of
-the shapes world holds 54 "left" and 28 "right" side samples), and a student tuned on two "left" for every "right"
-learns the prior, not the skill (it answered "left" to 93% of validation questions there). Each answer keeps its
-best-ranked samples, up to its validation share of the largest selection whose shares match the validation split's.
+distribution: a pool's supply of one skill may lean to one answer by chance (world seed 2 of the shapes world holds
+54 "left" and 28 "right" side samples), and a student tuned on two "left" for every "right" learns the prior, not
+the skill (it answered "left" to 93% of validation questions there). `drop` (`balance_answers`) keeps each answer's
+best-ranked samples, up to its validation share of the largest selection whose shares match the validation split's;
+`repeat` (`repeat_answers`) keeps every match and repeats the under-represented answers' samples instead, so no
+sample is lost and no new one is drawn (the distinct samples, the data budget, stay the same).
 
 `retrieval.answer_space_turns` says which replies must answer inside the space: the first (about the image) or all
 of them, since tuning trains every reply (a colour sample whose second turn answers "small" teaches sizes too).
@@ -94,3 +96,29 @@ def balance_answers(
         ranks[s.skill] += 1
         out.append(s.model_copy(update={"rank": ranks[s.skill]}))
     return out
+
+
+def repeat_answers(
+    selections: list[Selection], answers: Mapping[str, str], shares: Mapping[str, float]
+) -> list[Selection]:
+    """Repeat under-represented answers' samples so the selection's answers follow `shares`; drop none.
+
+    Over the answers present with a share (renormalised among them), the size is the smallest at which no answer
+    has too many: k = max_a n_a / s_a; answer a then holds round(k * s_a) entries, its own samples first and then
+    copies of them in selection order, cycling. Copies follow the original selection (same skill, score and rank);
+    samples whose answer has no share are kept once. Tuning sees a repeated sample once per copy."""
+    held = Counter(answers.get(s.support_id, "") for s in selections)
+    present = {a: n for a, n in held.items() if shares.get(a, 0) > 0}
+    if len(present) < 2:
+        return selections
+    total = sum(shares[a] for a in present)
+    norm = {a: shares[a] / total for a in present}
+    k = max(n / norm[a] for a, n in present.items())
+    extra = {a: max(0, round(k * norm[a]) - n) for a, n in present.items()}
+    by_answer: dict[str, list[Selection]] = {a: [] for a in present}
+    for s in selections:
+        a = answers.get(s.support_id, "")
+        if a in by_answer:
+            by_answer[a].append(s)
+    copies = [by_answer[a][i % len(by_answer[a])] for a in sorted(extra) for i in range(extra[a])]
+    return [*selections, *copies]

@@ -154,10 +154,11 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
                     queries=queries,
                     min_score_ratio=cfg.retrieval.min_score_ratio,
                 )
-            if shares and cfg.retrieval.balance_answers:
-                from edtune.skills.answer_space import balance_answers
+            if shares and cfg.retrieval.balance_answers != "off":
+                from edtune.skills.answer_space import balance_answers, repeat_answers
 
-                selections = balance_answers(selections, answers, shares)
+                balance = balance_answers if cfg.retrieval.balance_answers == "drop" else repeat_answers
+                selections = balance(selections, answers, shares)
         elif selector == "random":
             from edtune.skills.baselines import select_random
 
@@ -187,7 +188,7 @@ def retrieve(cfg: RunConfig, r: int) -> StageResult:
                 for k, s in enumerate(picked)
             ]
         chosen = {s.support_id for s in selections}
-        replay = _replay(cfg, r, pool_ids, exclude | chosen, len(selections))
+        replay = _replay(cfg, r, pool_ids, exclude | chosen, len(chosen))  # repeats add no replay
         io.write_jsonl(layout.selection(r), selections)
         io.write_jsonl(layout.replay(r), replay)
         per_skill: dict[str, int] = {}
