@@ -38,10 +38,14 @@ COLUMNS = (
 )
 
 
-def run_one(seed: int, quick: bool, workdir: Path, settings: list[str] | None = None) -> dict[str, Any]:
+def run_one(
+    seed: int, quick: bool, workdir: Path, settings: list[str] | None = None, pool_size: int | None = None
+) -> dict[str, Any]:
     """One `edtune demo --json` in a subprocess (the README's command; KFP local runner), `--set` per setting."""
     edtune = Path(sys.executable).with_name("edtune")
     cmd = [str(edtune), "demo", "--json", "--world-seed", str(seed), "--workdir", str(workdir)]
+    if pool_size:
+        cmd += ["--pool-size", str(pool_size)]
     for item in settings or []:
         cmd += ["--set", item]
     if quick:
@@ -104,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="a setting over the demo's (key.sub=value, repeatable): compare variants on development worlds",
     )
+    ap.add_argument(
+        "--pool-size", type=int, default=None, help="the demo's --pool-size (default: the demo's)"
+    )
     ap.add_argument("--allow-dirty", action="store_true")
     args = ap.parse_args(argv)
     name = args.out or ("demo-worlds-quick" if args.quick else "demo-worlds-full")
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for seed in args.seeds:
         wd = Path(args.workdir) / ("quick" if args.quick else "full")
-        rows.append(run_one(seed, args.quick, wd, args.settings))
+        rows.append(run_one(seed, args.quick, wd, args.settings, args.pool_size))
         print(json.dumps({k: rows[-1].get(k) for _, k, _ in COLUMNS}), flush=True)
     summary = summarise(rows)
     keep = [k for _, k, _ in COLUMNS] + [
@@ -131,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "what": f"edtune demo{' --quick' if args.quick else ''} per world seed (settings chosen on world 0)",
                 "settings": args.settings,
+                "pool_size": args.pool_size,
                 "provenance": prov,
                 "rows": [{k: r.get(k) for k in keep} for r in rows],
                 "summary": summary,

@@ -7,6 +7,7 @@ annotate + index the pool into Milvus Lite → the KFP pipeline through the loca
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from edtune import io
 from edtune.config import RunConfig, load_config
+from edtune.errors import InputError
 from edtune.log import progress
 from edtune.shapes.preset import SHAPES_PRESET
 
@@ -183,6 +185,16 @@ def demo_config(
     )
 
 
+def _check_world_size(world: Path, pool: int) -> None:
+    """A workdir keeps its world: asking for another pool size there must not silently reuse the old pool."""
+    made = json.loads((world / "world.json").read_text()).get("pool_size")
+    if made != pool:
+        raise InputError(
+            f"{world / 'world.json'}: field pool_size: this workdir's world has a pool of {made}, not the {pool} "
+            "asked for; use another --workdir (or delete this one)"
+        )
+
+
 def run_demo(
     workdir: str | Path = "./edtune-data/demo",
     *,
@@ -192,6 +204,7 @@ def run_demo(
     seed: int = 0,
     teacher_noise: str = "realistic",
     settings: list[str] | None = None,
+    pool_size: int | None = None,
 ) -> DemoResult:
     from edtune import loop, stages
     from edtune.pipeline import run_local
@@ -201,6 +214,8 @@ def run_demo(
 
     t_start = time.perf_counter()
     sizes = QUICK if quick else FULL
+    if pool_size:
+        sizes = sizes.model_copy(update={"pool": pool_size})
     wd = Path(workdir).resolve()
     if seed:  # another world gets its own directory: its pool, index and runs must never mix with world 0's
         wd = wd / f"world-seed-{seed}"
@@ -211,6 +226,7 @@ def run_demo(
             generate_world(
                 str(world), seed=seed, pool_size=sizes.pool, val_size=sizes.val, test_size=sizes.test
             )
+        _check_world_size(world, sizes.pool)
     with _timed(timings, "base-student"):
         base = ensure_base_student(str(wd / "cache"))
     from edtune.shapes.world.noise import get_profile

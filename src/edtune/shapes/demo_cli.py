@@ -34,6 +34,14 @@ def demo_cmd(
             " world 0; report on others.",
         ),
     ] = 0,
+    pool_size: Annotated[
+        int | None,
+        typer.Option(
+            "--pool-size",
+            min=100,
+            help="Support pool of the generated world (default 5,000 quick, 10,000 full).",
+        ),
+    ] = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -59,6 +67,7 @@ def demo_cmd(
         teacher_noise=teacher_noise,
         seed=world_seed,
         settings=set_ or [],
+        pool_size=pool_size,
     )
     if as_json:
         emit(res, True)
