@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seed": seed,
                     "test_accuracy": out.final_test,
                     "base_test_accuracy": out.base_test,
+                    "test_ll_accuracy": out.final_test_ll,
+                    "base_test_ll_accuracy": out.test_ll_by_round[0] if out.test_ll_by_round else None,
                     "test_by_round": out.test_by_round,
                     "val_by_round": out.val_by_round,
                     "n_selected": len(out.selected),

@@ -27,17 +27,28 @@ class RunOutcome:
     seconds: float = 0.0
     note: str | None = None
     pick_by_val: bool = False  # early stopping: the round with the best validation accuracy, not the last
+    # choice log-likelihood test accuracy after each round (None: not multiple-choice, or not evaluated)
+    test_ll_by_round: list[float | None] = field(default_factory=list)
+
+    def _final_round(self) -> int:
+        """The round the study reports: the best on validation when early-stopping, else the last one tested."""
+        if self.pick_by_val:
+            scored = [(v, -r) for r, v in enumerate(self.val_by_round) if v is not None and r > 0]
+            if scored and self.test_by_round[-max(scored)[1]] is not None:
+                return -max(scored)[1]
+        done = [r for r, x in enumerate(self.test_by_round) if x is not None]
+        return done[-1] if done else 0
 
     @property
     def final_test(self) -> float:
-        if self.pick_by_val:
-            scored = [(v, -r) for r, v in enumerate(self.val_by_round) if v is not None and r > 0]
-            if scored:
-                best = -max(scored)[1]
-                t = self.test_by_round[best]
-                return t if t is not None else self.base_test
-        done = [x for x in self.test_by_round if x is not None]
-        return done[-1] if done else self.base_test
+        t = self.test_by_round[self._final_round()] if self.test_by_round else None
+        return t if t is not None else self.base_test
+
+    @property
+    def final_test_ll(self) -> float | None:
+        """Choice log-likelihood accuracy of the reported round (lm-eval multiple_choice), beside `final_test`."""
+        r = self._final_round()
+        return self.test_ll_by_round[r] if r < len(self.test_ll_by_round) else None
 
 
 Hook = Callable[[Any, int], None]
@@ -59,11 +70,13 @@ def _share_round0(p: StudyPaths, cfg: Any) -> None:
         shutil.copytree(src, dst)
 
 
-def _read_acc(cfg: Any, r: int, split: str) -> float | None:
+def _read_acc(cfg: Any, r: int, split: str, key: str = "accuracy") -> float | None:
+    """A round's accuracy on a split (`ll_accuracy`: by choice log-likelihood), None where it was not scored."""
     from edtune import io, stages
 
     uri = stages.layout_of(cfg).eval_summary(r, split)
-    return float(io.read_json(uri)["accuracy"]) if io.exists(uri) else None
+    value = io.read_json(uri).get(key) if io.exists(uri) else None
+    return None if value is None else float(value)
 
 
 def drive(
@@ -90,6 +103,7 @@ def drive(
     assert base_test is not None
     test_by_round: list[float | None] = [base_test]
     val_by_round: list[float | None] = [_read_acc(cfg, 0, "val")]
+    test_ll_by_round: list[float | None] = [_read_acc(cfg, 0, "test", "ll_accuracy")]
     selected: list[str] = []
     replay = steps = 0
     note = None
@@ -131,6 +145,7 @@ def drive(
             stages.evaluate(rcfg, r, "test")
         test_by_round.append(_read_acc(rcfg, r, "test"))
         val_by_round.append(_read_acc(rcfg, r, "val"))
+        test_ll_by_round.append(_read_acc(rcfg, r, "test", "ll_accuracy"))
     return RunOutcome(
         run_id=cfg.run_id,
         base_test=base_test,
@@ -142,6 +157,7 @@ def drive(
         seconds=round(time.perf_counter() - t0, 1),
         note=note,
         pick_by_val=early_stop,
+        test_ll_by_round=test_ll_by_round,
     )
 
 

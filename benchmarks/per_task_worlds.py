@@ -33,6 +33,8 @@ MARGIN_OVER_RANDOM = 0.10
 MARGIN_OVER_CHANCE = 0.25
 # column prefix of the share of selected samples teaching a gap skill: gap_share:<selector>
 GAP_SHARE = "gap_share:"
+# column prefix of choice log-likelihood accuracy (multiple-choice tasks; rows record it since it was added): ll:<sel>
+LL = "ll:"
 
 
 def split_floors(task: str, world_seed: int, test_size: int) -> tuple[float, float]:
@@ -70,6 +72,27 @@ def gap_shares(study: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def ll_accuracies(study: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """task -> ll:<selector> -> mean choice log-likelihood accuracy over the seeds (rows that recorded one)."""
+    values: dict[tuple[str, str], list[float]] = {}
+    for row in study.get("rows", []):
+        if row.get("test_ll_accuracy") is not None:
+            values.setdefault((row["task"], row["selector"]), []).append(float(row["test_ll_accuracy"]))
+    out: dict[str, dict[str, float]] = {}
+    for (task, selector), vs in values.items():
+        out.setdefault(task, {})[f"{LL}{selector}"] = statistics.fmean(vs)
+    return out
+
+
+def _verdict(med: dict[str, float], prefix: str = "") -> tuple[float, float, bool] | None:
+    """(over random, over chance, meets) of the headline selector's median, or None without both columns."""
+    mine, rnd = med.get(f"{prefix}{HEADLINE}"), med.get(f"{prefix}random")
+    if mine is None or rnd is None:
+        return None
+    over_random, over_chance = round(mine - rnd, 4), round(mine - med["chance"], 4)
+    return over_random, over_chance, over_random >= MARGIN_OVER_RANDOM and over_chance >= MARGIN_OVER_CHANCE
+
+
 def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
     """Per task: each world's figures, then the median and range of every column, and the verdict."""
     per_task: dict[str, dict[str, Any]] = {}
@@ -77,6 +100,7 @@ def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
         seed = int(study["world_seed"])
         test_size = int(study["settings"]["test_size"])
         shares = gap_shares(study)
+        lls = ll_accuracies(study)
         for task, by_selector in accuracies(study).items():
             chance, constant = split_floors(task, seed, test_size)
             row = {
@@ -85,24 +109,32 @@ def summarise(studies: list[dict[str, Any]]) -> dict[str, Any]:
                 "best_constant": constant,
                 **by_selector,
                 **shares.get(task, {}),
+                **lls.get(task, {}),
             }
             per_task.setdefault(task, {"worlds": []})["worlds"].append(row)
-    met = 0
+    met = met_ll = 0
     for entry in per_task.values():
         worlds = entry["worlds"]
         columns = sorted({k for w in worlds for k in w if k != "world_seed"})
         values = {c: [w[c] for w in worlds if c in w] for c in columns}
         entry["median"] = {c: statistics.median(v) for c, v in values.items()}
         entry["range"] = {c: [min(v), max(v)] for c, v in values.items()}
-        med = entry["median"]
-        if HEADLINE in med and "random" in med:
-            entry["over_random"] = round(med[HEADLINE] - med["random"], 4)
-            entry["over_chance"] = round(med[HEADLINE] - med["chance"], 4)
-            entry["meets"] = (
-                entry["over_random"] >= MARGIN_OVER_RANDOM and entry["over_chance"] >= MARGIN_OVER_CHANCE
-            )
+        verdict = _verdict(entry["median"])
+        if verdict:
+            entry["over_random"], entry["over_chance"], entry["meets"] = verdict
             met += entry["meets"]
-    return {"tasks": per_task, "tasks_meeting": met, "tasks_total": len(per_task)}
+        verdict_ll = _verdict(entry["median"], LL)
+        if verdict_ll:
+            entry["over_random_ll"], entry["over_chance_ll"], entry["meets_ll"] = verdict_ll
+            met_ll += entry["meets_ll"]
+    return {
+        "tasks": per_task,
+        "tasks_meeting": met,
+        "tasks_total": len(per_task),
+        # the same verdict by choice log-likelihood, over the multiple-choice tasks that recorded it
+        "tasks_meeting_ll": met_ll,
+        "tasks_total_ll": sum("meets_ll" in e for e in per_task.values()),
+    }
 
 
 EARLIER = ", earlier"  # suffix of a selector's figures replaced by a later study of the same world (A+B)
@@ -127,6 +159,8 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
         "error-driven - random",
         "error-driven - chance",
         "meets",
+        "log-lik.: base / error-driven / random",
+        "meets (log-lik.)",
         "picks teaching the gap: error-driven / random",
         *(["picks teaching the gap: oracle"] if "oracle" in selectors else []),
     ]
@@ -141,11 +175,17 @@ def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
             cells.append("yes" if entry["meets"] else "no")
         else:  # no random column (e.g. the oracle study): no verdict
             cells += ["–", "–", "–"]
+        cells.append(" / ".join(_cell(med, rng, f"{LL}{sel}") for sel in ("none", HEADLINE, "random")))
+        cells.append(("yes" if entry["meets_ll"] else "no") if "meets_ll" in entry else "–")
         cells.append(" / ".join(_share(med, rng, sel) for sel in (HEADLINE, "random")))
         if "oracle" in selectors:
             cells.append(_share(med, rng, "oracle"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(med: dict[str, float], rng: dict[str, list[float]], col: str) -> str:
+    return f"{med[col]:.3f} ({rng[col][0]:.3f}–{rng[col][1]:.3f})" if col in med else "–"
 
 
 def _share(med: dict[str, float], rng: dict[str, list[float]], selector: str) -> str:

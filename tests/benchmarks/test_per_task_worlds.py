@@ -120,3 +120,27 @@ def test_a_later_study_of_a_world_replaces_its_selectors_and_keeps_the_earlier_f
     (tmp_path / "w1-new.json").write_text(json.dumps(later))
     with pytest.raises(ValueError, match="different world seeds"):
         ptw.load_world("w1+w1-new")
+
+
+def test_log_likelihood_figures_get_their_own_medians_and_verdict_beside_generated_ones() -> None:
+    studies = []
+    for seed, (mine, rnd) in ((1, (0.6, 0.3)), (2, (0.7, 0.4)), (3, (0.4, 0.5))):
+        study = _study(seed, {"left-right": {"error-bm25": 0.5, "random": 0.5}})
+        study["rows"] = [
+            {"task": "left-right", "selector": "error-bm25", "test_ll_accuracy": mine},
+            {"task": "left-right", "selector": "random", "test_ll_accuracy": rnd},
+            {"task": "left-right", "selector": "none", "test_ll_accuracy": None},  # not scored: no column
+        ]
+        studies.append(study)
+    out = summarise(studies)
+    entry = out["tasks"]["left-right"]
+    assert entry["median"]["ll:error-bm25"] == pytest.approx(0.6) and "ll:none" not in entry["median"]
+    # generated: no lift over random; log-likelihood: +0.20 over random, +0.10 over chance (0.5): still short
+    assert not entry["meets"] and entry["over_random_ll"] == pytest.approx(0.2)
+    assert entry["over_chance_ll"] == pytest.approx(0.1) and not entry["meets_ll"]
+    assert (out["tasks_meeting_ll"], out["tasks_total_ll"]) == (0, 1)
+    studies[0]["rows"][0]["test_ll_accuracy"] = studies[1]["rows"][0]["test_ll_accuracy"] = 0.9
+    again = summarise(studies)
+    assert again["tasks"]["left-right"]["meets_ll"] and again["tasks_meeting_ll"] == 1
+    table = markdown(again, ["none", "error-bm25", "random"])
+    assert "– / 0.900 (0.400–0.900) / 0.400 (0.300–0.500)" in table
