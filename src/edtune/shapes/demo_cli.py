@@ -18,7 +18,7 @@ def demo_cmd(
         bool,
         typer.Option(
             "--quick",
-            help="Smaller world (pool 5,000), one round of 4 LoRA restarts kept on validation (~3.5 min).",
+            help="Smaller splits and budget, one round of 4 LoRA restarts kept on validation (~3.5 min).",
         ),
     ] = False,
     runner: Annotated[str, typer.Option("--runner", help="kfp-local | inprocess")] = "kfp-local",
@@ -39,7 +39,7 @@ def demo_cmd(
         typer.Option(
             "--pool-size",
             min=100,
-            help="Support pool of the generated world (default 5,000 quick, 10,000 full).",
+            help="Support pool of the generated world (default 10,000).",
         ),
     ] = None,
     set_: SetOpt = None,
@@ -54,7 +54,7 @@ def demo_cmd(
 
     if runner not in ("kfp-local", "inprocess"):
         raise typer.BadParameter("--runner must be kfp-local or inprocess")
-    budget = "~3 minutes" if quick else "~7 minutes"
+    budget = "~3.5 minutes" if quick else "~7 minutes"
     print(
         f"edtune demo: this takes {budget} on a 2-core CPU machine (progress below, on stderr).",
         file=sys.stderr,
