@@ -61,14 +61,16 @@ def sel(sid: str, skill: str = "g", rank: int = 1) -> Selection:
     return Selection(support_id=sid, skill=skill, score=1.0, rank=rank, round=1)
 
 
+def leaning_left() -> tuple[dict[str, str], list[Selection]]:
+    """Seven matches in rank order: 5 answering "left", 2 "right" (skill h), and one answering outside the shares."""
+    answers = {**{f"l{i}": "left" for i in range(5)}, "r0": "right", "r1": "right", "x": "yellow square"}
+    picked = [sel(f"l{i}", rank=i + 1) for i in range(5)]
+    return answers, [*picked, sel("r0", "h"), sel("r1", "h", 2), sel("x", "h", 3)]
+
+
 def test_balancing_keeps_each_answer_best_ranked_up_to_its_validation_share() -> None:
     # 5 "left", 2 "right" selected; the task answers half and half: 2 of each stay, the first-ranked ones.
-    answers = {**{f"l{i}": "left" for i in range(5)}, "r0": "right", "r1": "right", "x": "yellow square"}
-    picked = [sel(f"l{i}", rank=i + 1) for i in range(5)] + [
-        sel("r0", "h"),
-        sel("r1", "h", 2),
-        sel("x", "h", 3),
-    ]
+    answers, picked = leaning_left()
     out = balance_answers(picked, answers, {"left": 0.5, "right": 0.5})
     assert [s.support_id for s in out] == ["l0", "l1", "r0", "r1", "x"]  # an answer with no share is kept
     assert [s.rank for s in out] == [1, 2, 1, 2, 3]
@@ -92,12 +94,7 @@ def test_an_answer_missing_from_the_selection_does_not_empty_it() -> None:
 
 def test_repeating_keeps_every_match_and_copies_the_rarer_answers_in_rank_order() -> None:
     # 5 "left", 2 "right": the right samples are copied (r0, r1, r0) until the two answers are level; none is lost.
-    answers = {**{f"l{i}": "left" for i in range(5)}, "r0": "right", "r1": "right", "x": "yellow square"}
-    picked = [sel(f"l{i}", rank=i + 1) for i in range(5)] + [
-        sel("r0", "h"),
-        sel("r1", "h", 2),
-        sel("x", "h", 3),
-    ]
+    answers, picked = leaning_left()
     out = repeat_answers(picked, answers, {"left": 0.5, "right": 0.5})
     assert out[: len(picked)] == picked
     assert [s.support_id for s in out[len(picked) :]] == ["r0", "r1", "r0"]
