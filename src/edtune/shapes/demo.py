@@ -69,7 +69,7 @@ class DemoSizes(BaseModel):
 # - the quick demo's pool is the full demo's 10,000: chosen on development worlds 0, 4, 5, 9 and 10 (never on the
 #   reported worlds 1-3): at 5,000 its one round reached median 0.880 (0.827-1.000), at 10,000 0.993 (0.860-1.000),
 #   since a 5,000 pool holds only ~50-65 left/right samples answering in the task's space, and where they lean to one
-#   side the student learns the lean (benchmarks/README.md, "The quick demo's pool, chosen on development worlds").
+#   side the student learns the lean (benchmarks/README.md, "Development worlds").
 #   It costs ~60 s of tagging: 215 s alone on 2 cores (world 5) against the 4-minute aim.
 FULL = DemoSizes(pool=10000, val=200, test=300, budget=1000, rounds=2, lora_steps=750, restarts=2)
 QUICK = DemoSizes(pool=10000, val=100, test=150, budget=200, rounds=1, lora_steps=300, restarts=4)
