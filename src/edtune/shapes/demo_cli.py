@@ -31,7 +31,7 @@ def demo_cmd(
         typer.Option(
             "--world-seed",
             help="Seed of the generated shapes world (and of the teacher's noise). Settings were chosen on"
-            " world 0; report on others.",
+            " worlds 0, 4, 5, 9 and 10; report on others.",
         ),
     ] = 0,
     pool_size: Annotated[
