@@ -58,8 +58,11 @@ def aggregate(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> di
                     if r["selector"] == "random" and r["budget"] == b
                 }
                 gain = stat([r["test_accuracy"] - rnd[r["seed"]] for r in rs if r["seed"] in rnd])
+                lls = [r["test_ll_accuracy"] for r in rs if r.get("test_ll_accuracy") is not None]
                 per[sel][str(b)] = {
                     "accuracy": acc.model_dump(),
+                    # choice log-likelihood accuracy (multiple-choice tasks; rows recorded it since it was added)
+                    "ll_accuracy": stat(lls).model_dump() if lls else None,
                     "gain_over_random": gain.model_dump(),
                     "fraction_of_full_pool": (acc.mean / full.mean)
                     if acc.mean is not None and full.mean
@@ -183,6 +186,22 @@ def markdown(data: dict[str, Any]) -> str:
         for sel, cells in per.items():
             row = [fmt(Stat(**cells[str(b)]["accuracy"])) if str(b) in cells else "–" for b in budgets]
             lines.append(f"| {sel} | " + " | ".join(row) + " |")
+        if any((c or {}).get("ll_accuracy") for cells in per.values() for c in cells.values()):
+            lines += [
+                "",
+                "The same by choice log-likelihood (the option the student finds most likely after its steps):",
+                "",
+            ]
+            lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
+            lines.append("|---" * (len(budgets) + 1) + "|")
+            for sel, cells in per.items():
+                row = [
+                    fmt(Stat(**cells[str(b)]["ll_accuracy"]))
+                    if (cells.get(str(b)) or {}).get("ll_accuracy")
+                    else "–"
+                    for b in budgets
+                ]
+                lines.append(f"| {sel} | " + " | ".join(row) + " |")
         lines += ["", "Gain over random (points, paired by seed) · fraction of full-pool accuracy:", ""]
         lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
         lines.append("|---" * (len(budgets) + 1) + "|")

@@ -136,6 +136,41 @@ def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> N
     assert agg["full-pool"]["10"]["accuracy"]["mean"] == pytest.approx(
         0.8
     )  # budget-free: shown at every budget
+    assert ed["ll_accuracy"] is None  # no row recorded choice log-likelihood
+
+
+def test_log_likelihood_accuracy_is_aggregated_and_shown_beside_generated_accuracy() -> None:
+    from benchmarks.study_report import markdown
+
+    s = Settings(
+        tasks=["left-right"],
+        fractions=[0.1],
+        seeds=[0, 1],
+        selectors=["random", "error-bm25"],
+        pool_size=100,
+        val_size=1,
+        test_size=1,
+        epochs=1,
+        full_pool_max_steps=0,
+        lora_lr=1e-3,
+        lora_batch=8,
+        replay_fraction=0.0,
+        max_minutes=1,
+    )
+    rows = [
+        {**_row("random", 10, 0, 0.5), "test_ll_accuracy": 0.6},
+        {**_row("random", 10, 1, 0.3), "test_ll_accuracy": None},  # not scored: left out of the mean
+        {**_row("error-bm25", 10, 0, 0.9), "test_ll_accuracy": 0.8},
+        {**_row("error-bm25", 10, 1, 0.5), "test_ll_accuracy": 0.6},
+    ]
+    agg = aggregate(rows, s, [10])
+    assert agg["left-right"]["error-bm25"]["10"]["ll_accuracy"]["mean"] == pytest.approx(0.7)
+    assert agg["left-right"]["random"]["10"]["ll_accuracy"]["mean"] == pytest.approx(0.6)
+    prov = {"command": "x", "date": "d", "git_commit": "abc", "machine": {"cpus": 2, "gpu": None}}
+    data = {"settings": s.model_dump(), "budgets": [10], "quick": False, "provenance": prov, "aggregate": agg}
+    text = markdown(data)
+    ll_part = text.split("The same by choice log-likelihood")[1].split("Gain over random")[0]
+    assert "| error-bm25 | 70.0" in ll_part and "| random | 60.0" in ll_part
 
 
 def test_ranked_orders_variants_and_marks_ties() -> None:
