@@ -190,14 +190,21 @@ def demo_config(
     )
 
 
-def _check_world_size(world: Path, pool: int) -> None:
-    """A workdir keeps its world: asking for another pool size there must not silently reuse the old pool."""
-    made = json.loads((world / "world.json").read_text()).get("pool_size")
-    if made != pool:
-        raise InputError(
-            f"{world / 'world.json'}: field pool_size: this workdir's world has a pool of {made}, not the {pool} "
-            "asked for; use another --workdir (or delete this one)"
-        )
+def _check_world_size(world: Path, sizes: DemoSizes, task: str) -> None:
+    """A workdir keeps its world: a demo of other sizes there must not silently reuse its pool and splits (the quick
+    and full demos share a pool size, not their splits)."""
+    made = json.loads((world / "world.json").read_text())
+    splits = next((t for t in made.get("tasks", []) if t.get("name") == task), {})
+    for field, have, want in (
+        ("pool_size", made.get("pool_size"), sizes.pool),
+        (f"tasks[{task}].val", splits.get("val"), sizes.val),
+        (f"tasks[{task}].test", splits.get("test"), sizes.test),
+    ):
+        if have != want:
+            raise InputError(
+                f"{world / 'world.json'}: field {field}: this workdir's world has {have}, not the {want} this demo "
+                "needs; use another --workdir (or delete this one)"
+            )
 
 
 def run_demo(
@@ -231,7 +238,7 @@ def run_demo(
             generate_world(
                 str(world), seed=seed, pool_size=sizes.pool, val_size=sizes.val, test_size=sizes.test
             )
-        _check_world_size(world, sizes.pool)
+        _check_world_size(world, sizes, task)
     with _timed(timings, "base-student"):
         base = ensure_base_student(str(wd / "cache"))
     from edtune.shapes.world.noise import get_profile

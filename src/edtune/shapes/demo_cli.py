@@ -11,9 +11,14 @@ from edtune.run_cli import JsonOpt, SetOpt, round_table
 
 
 def demo_cmd(
-    workdir: Annotated[Path, typer.Option("--workdir", help="Where everything is written.")] = Path(
-        "./edtune-data/demo"
-    ),
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Where everything is written (default ./edtune-data/demo, or ./edtune-data/demo-quick with"
+            " --quick: the two demos' worlds differ).",
+        ),
+    ] = None,
     quick: Annotated[
         bool,
         typer.Option(
@@ -60,7 +65,7 @@ def demo_cmd(
         file=sys.stderr,
     )
     res = run_demo(
-        workdir,
+        workdir or Path("./edtune-data/demo-quick" if quick else "./edtune-data/demo"),
         quick=quick,
         runner=runner,  # type: ignore[arg-type]
         task=task or DEMO_TASK,
