@@ -145,6 +145,23 @@ def summary(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> dict
     return out
 
 
+def _table_head(columns: list[str]) -> list[str]:
+    """A markdown table's header and rule, selectors down the side."""
+    return ["| selector | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+
+
+def _stat_rows(per: dict[str, Any], budgets: list[int], key: str) -> list[str]:
+    """One row per selector: the `key` statistic (mean ± std over seeds) at each budget, – where it is absent."""
+    return [
+        f"| {sel} | "
+        + " | ".join(
+            fmt(Stat(**cells[str(b)][key])) if (cells.get(str(b)) or {}).get(key) else "–" for b in budgets
+        )
+        + " |"
+        for sel, cells in per.items()
+    ]
+
+
 def markdown(data: dict[str, Any]) -> str:
     s = data["settings"]
     budgets = data["budgets"]
@@ -177,34 +194,18 @@ def markdown(data: dict[str, Any]) -> str:
     if data.get("incomplete"):
         lines += [f"**Incomplete:** {data['incomplete']}", ""]
     for task, per in data["aggregate"].items():
-        lines += [
-            f"## {task}",
-            "",
-            "| selector | " + " | ".join(f"{frac[str(b)]} ({b})" for b in budgets) + " |",
-        ]
-        lines.append("|---" * (len(budgets) + 1) + "|")
-        for sel, cells in per.items():
-            row = [fmt(Stat(**cells[str(b)]["accuracy"])) if str(b) in cells else "–" for b in budgets]
-            lines.append(f"| {sel} | " + " | ".join(row) + " |")
+        lines += [f"## {task}", "", *_table_head([f"{frac[str(b)]} ({b})" for b in budgets])]
+        lines += _stat_rows(per, budgets, "accuracy")
         if any((c or {}).get("ll_accuracy") for cells in per.values() for c in cells.values()):
             lines += [
                 "",
                 "The same by choice log-likelihood (the option the student finds most likely after its steps):",
                 "",
+                *_table_head([frac[str(b)] for b in budgets]),
+                *_stat_rows(per, budgets, "ll_accuracy"),
             ]
-            lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
-            lines.append("|---" * (len(budgets) + 1) + "|")
-            for sel, cells in per.items():
-                row = [
-                    fmt(Stat(**cells[str(b)]["ll_accuracy"]))
-                    if (cells.get(str(b)) or {}).get("ll_accuracy")
-                    else "–"
-                    for b in budgets
-                ]
-                lines.append(f"| {sel} | " + " | ".join(row) + " |")
         lines += ["", "Gain over random (points, paired by seed) · fraction of full-pool accuracy:", ""]
-        lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
-        lines.append("|---" * (len(budgets) + 1) + "|")
+        lines += _table_head([frac[str(b)] for b in budgets])
         for sel, cells in per.items():
             if sel in ("random", "full-pool"):
                 continue
@@ -221,9 +222,8 @@ def markdown(data: dict[str, Any]) -> str:
             "",
             "Skill coverage of the selected samples (sidecar ground truth): task family % · needed skill % · gap skill %:",
             "",
+            *_table_head([frac[str(b)] for b in budgets]),
         ]
-        lines.append("| selector | " + " | ".join(frac[str(b)] for b in budgets) + " |")
-        lines.append("|---" * (len(budgets) + 1) + "|")
         for sel, cells in per.items():
             if sel == "none":
                 continue

@@ -104,12 +104,13 @@ def _row(sel: str, budget: int | None, seed: int, acc: float) -> dict:
     }
 
 
-def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> None:
-    s = Settings(
+def _settings(selectors: list[str]) -> Settings:
+    """One task, one 10% budget of a 100-sample pool, seeds 0 and 1."""
+    return Settings(
         tasks=["left-right"],
         fractions=[0.1],
         seeds=[0, 1],
-        selectors=["random", "error-hybrid", "full-pool"],
+        selectors=selectors,
         pool_size=100,
         val_size=1,
         test_size=1,
@@ -120,6 +121,10 @@ def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> N
         replay_fraction=0.2,
         max_minutes=1,
     )
+
+
+def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> None:
+    s = _settings(["random", "error-hybrid", "full-pool"])
     rows = [
         _row("random", 10, 0, 0.5),
         _row("random", 10, 1, 0.3),
@@ -142,21 +147,7 @@ def test_aggregate_pairs_gain_over_random_by_seed_and_scales_by_full_pool() -> N
 def test_log_likelihood_accuracy_is_aggregated_and_shown_beside_generated_accuracy() -> None:
     from benchmarks.study_report import markdown
 
-    s = Settings(
-        tasks=["left-right"],
-        fractions=[0.1],
-        seeds=[0, 1],
-        selectors=["random", "error-bm25"],
-        pool_size=100,
-        val_size=1,
-        test_size=1,
-        epochs=1,
-        full_pool_max_steps=0,
-        lora_lr=1e-3,
-        lora_batch=8,
-        replay_fraction=0.0,
-        max_minutes=1,
-    )
+    s = _settings(["random", "error-bm25"])
     rows = [
         {**_row("random", 10, 0, 0.5), "test_ll_accuracy": 0.6},
         {**_row("random", 10, 1, 0.3), "test_ll_accuracy": None},  # not scored: left out of the mean
