@@ -34,8 +34,9 @@ class RunOutcome:
         """The round the study reports: the best on validation when early-stopping, else the last one tested."""
         if self.pick_by_val:
             scored = [(v, -r) for r, v in enumerate(self.val_by_round) if v is not None and r > 0]
-            if scored and self.test_by_round[-max(scored)[1]] is not None:
-                return -max(scored)[1]
+            best = -max(scored)[1] if scored else None
+            if best is not None and self.test_by_round[best] is not None:
+                return best
         done = [r for r, x in enumerate(self.test_by_round) if x is not None]
         return done[-1] if done else 0
 

@@ -7,7 +7,6 @@ annotate + index the pool into Milvus Lite → the KFP pipeline through the loca
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -193,7 +192,7 @@ def demo_config(
 def _check_world_size(world: Path, sizes: DemoSizes, task: str) -> None:
     """A workdir keeps its world: a demo of other sizes there must not silently reuse its pool and splits (the quick
     and full demos share a pool size, not their splits)."""
-    made = json.loads((world / "world.json").read_text())
+    made = io.read_json(str(world / "world.json"))
     splits = next((t for t in made.get("tasks", []) if t.get("name") == task), {})
     for field, have, want in (
         ("pool_size", made.get("pool_size"), sizes.pool),

@@ -70,6 +70,14 @@ def task_answer_shares(samples: Iterable[TaskSample]) -> dict[str, float]:
     return {a: n / total for a, n in counts.items()} if total else {}
 
 
+def _present_answers(
+    selections: list[Selection], answers: Mapping[str, str], shares: Mapping[str, float]
+) -> dict[str, int]:
+    """How many selected samples answer each answer that has a share (what both balancing modes work from)."""
+    held = Counter(answers.get(s.support_id, "") for s in selections)
+    return {a: n for a, n in held.items() if shares.get(a, 0) > 0}
+
+
 def balance_answers(
     selections: list[Selection], answers: Mapping[str, str], shares: Mapping[str, float]
 ) -> list[Selection]:
@@ -79,8 +87,7 @@ def balance_answers(
     present; answer a keeps its first floor(k * s_a) samples in selection order. Answers absent from the selection
     do not shrink it (a pool may lack one colour), and samples whose answer has no share are kept as they are.
     Ranks are renumbered within each skill."""
-    held = Counter(answers.get(s.support_id, "") for s in selections)
-    present = {a: n for a, n in held.items() if shares.get(a, 0) > 0}
+    present = _present_answers(selections, answers, shares)
     if len(present) < 2:
         return selections
     k = min(n / shares[a] for a, n in present.items())
@@ -107,8 +114,7 @@ def repeat_answers(
     has too many: k = max_a n_a / s_a; answer a then holds round(k * s_a) entries, its own samples first and then
     copies of them in selection order, cycling. Copies follow the original selection (same skill, score and rank);
     samples whose answer has no share are kept once. Tuning sees a repeated sample once per copy."""
-    held = Counter(answers.get(s.support_id, "") for s in selections)
-    present = {a: n for a, n in held.items() if shares.get(a, 0) > 0}
+    present = _present_answers(selections, answers, shares)
     if len(present) < 2:
         return selections
     total = sum(shares[a] for a in present)
