@@ -126,19 +126,28 @@ def settings_from(args: argparse.Namespace) -> Settings:
         replay_fraction=args.replay,
         max_minutes=args.max_minutes or (19.0 if quick else 24 * 60.0),
         answer_weight=args.answer_weight if args.answer_weight is not None else _default_answer_weight(),
+        lora_restarts=args.restarts,
     )
+
+
+def run_name(task: str, selector: str, budget: int | None, seed: int, restarts: int = 1) -> str:
+    """The run's directory name. Runs with LoRA restarts get their own ("-k4"), so a study with restarts in a
+    workdir never reuses a single run's adapter; the untuned base ("none") is the same run either way."""
+    suffix = f"-k{restarts}" if restarts > 1 and selector != "none" else ""
+    return f"{task}-{selector}-b{budget if budget is not None else 'na'}-s{seed}{suffix}"
 
 
 def run_one(
     p: StudyPaths, s: Settings, task: str, selector: str, budget: int | None, seed: int
 ) -> RunOutcome:
     overrides, rounds = SELECTORS[selector]
-    run_id = f"{task}-{selector}-b{budget if budget is not None else 'na'}-s{seed}"
+    run_id = run_name(task, selector, budget, seed, s.lora_restarts)
     lora = {
         "lr": s.lora_lr,
         "batch_size": s.lora_batch,
         "replay_fraction": s.replay_fraction,
         "answer_weight": s.answer_weight,
+        "restarts": s.lora_restarts,
     }
     exact = selector.endswith("-exact")
     cfg = common.make_config(p, task, run_id, exact_teacher=exact, seed=seed, lora=lora, **overrides)
@@ -218,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="LoRA loss weight of the answer tokens (lora.answer_weight; default: the config's)",
+    )
+    ap.add_argument(
+        "--restarts",
+        type=int,
+        default=1,
+        help="LoRA restarts per tuned run, the best on validation kept (lora.restarts), the same for every selector",
     )
     ap.add_argument(
         "--max-minutes", type=float, help="stop starting new runs after this (results stay partial)"

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     replay_fraction: float
     max_minutes: float
     answer_weight: float = 1.0  # the LoRA loss weight of the answer tokens; files before it was a setting: 1
+    # LoRA restarts per tuned run, the best on validation kept (lora.restarts); files before it was a setting: 1
+    lora_restarts: int = 1
 
 
 def aggregate(rows: list[dict[str, Any]], s: Settings, budgets: list[int]) -> dict[str, Any]:
@@ -177,7 +179,8 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Pool {s['pool_size']} samples, validation {s['val_size']}, test {s['test_size']} per task; seeds "
         f"{s['seeds']}; LoRA lr {s['lora_lr']}, batch {s['lora_batch']}, replay {s['replay_fraction']}, "
-        f"{s['epochs']} epochs of the budget (+replay) for every selector, the full pool included"
+        + (f"best of {s['lora_restarts']} restarts on validation, " if s.get("lora_restarts", 1) > 1 else "")
+        + f"{s['epochs']} epochs of the budget (+replay) for every selector, the full pool included"
         + (f" (capped at {s['full_pool_max_steps']} steps)" if s["full_pool_max_steps"] else "")
         + "; `full-pool-es` is the full pool one epoch per round, kept at its best validation round. "
         "Test accuracy (%), mean ± std over seeds.",
@@ -395,6 +398,7 @@ SHARED_SETTINGS = (
     "lora_batch",
     "replay_fraction",
     "answer_weight",
+    "lora_restarts",
 )
 
 

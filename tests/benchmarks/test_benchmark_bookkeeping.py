@@ -242,6 +242,7 @@ def _study_file(seeds: list[int], selectors: dict[str, dict[int, float]], **sett
         epochs=3.0,
         full_pool_max_steps=settings.get("full_pool_max_steps", 0),
         lora_lr=settings.get("lora_lr", 3e-3),
+        lora_restarts=settings.get("lora_restarts", 1),
         lora_batch=8,
         replay_fraction=0.0,
         max_minutes=60.0,
@@ -296,7 +297,24 @@ def test_merged_seed_ranges_pair_gains_over_every_seed_and_refuse_what_does_not_
         merge_studies({"c": c, "d": _study_file([1], {"random": {1: 0.9}})}, "m")
     with pytest.raises(ValueError, match=r"lr: settings differ from a: \{'lora_lr'"):
         merge_studies({"a": a, "lr": _study_file([2], {"random": {2: 0.2}}, lora_lr=1e-3)}, "m")
+    with pytest.raises(ValueError, match=r"k2: settings differ from a: \{'lora_restarts': \[1, 2\]"):
+        merge_studies({"a": a, "k2": _study_file([2], {"random": {2: 0.2}}, lora_restarts=2)}, "m")
     capped = _study_file([0], {"full-pool-es": {0: 0.4}}, full_pool_max_steps=100)
     other_cap = _study_file([1], {"full-pool-es": {1: 0.4}}, full_pool_max_steps=200)
     with pytest.raises(ValueError, match="capped differently"):
         merge_studies({"x": capped, "y": other_cap}, "m")
+
+
+def test_runs_with_restarts_get_their_own_directories_and_the_report_says_so() -> None:
+    from benchmarks.data_efficiency import run_name
+    from benchmarks.study_report import markdown
+
+    assert run_name("left-right", "error-bm25", 200, 0) == "left-right-error-bm25-b200-s0"
+    assert run_name("left-right", "error-bm25", 200, 0, restarts=4) == "left-right-error-bm25-b200-s0-k4"
+    assert run_name("left-right", "none", None, 0, restarts=4) == "left-right-none-bna-s0"  # nothing tuned
+    s = _settings(["random"]).model_copy(update={"lora_restarts": 4})
+    prov = {"command": "x", "date": "d", "git_commit": "abc", "machine": {"cpus": 2, "gpu": None}}
+    agg = aggregate([_row("random", 10, 0, 0.5)], s, [10])
+    data = {"settings": s.model_dump(), "budgets": [10], "quick": False, "provenance": prov, "aggregate": agg}
+    assert "best of 4 restarts on validation" in markdown(data)
+    assert "restarts" not in markdown({**data, "settings": _settings(["random"]).model_dump()})
