@@ -31,6 +31,7 @@ from benchmarks.driver import (
     drive,
     fit_selection_to_budget,
     oracle_selection,
+    task_family_selection,
 )
 from benchmarks.plots import (
     PALETTE,
@@ -78,6 +79,7 @@ __all__ = [
     "steps_for",
     "study",
     "task_families",
+    "task_family_selection",
     "task_gap_skills",
     "task_skills",
     "val_labels",

@@ -46,6 +46,9 @@ SELECTORS: dict[str, tuple[dict[str, Any], int]] = {
     "validation": ({"retrieval__selector": "validation"}, 1),
     # an upper bound, not a selector: the samples the world's labels say teach the task's gap (driver.oracle_selection)
     "oracle": ({"retrieval__selector": "random"}, 1),
+    # an upper bound: the pool's samples of the task's own question family, repeated to the budget
+    # (driver.task_family_selection)
+    "oracle-task": ({"retrieval__selector": "random"}, 1),
     "full-pool": ({"retrieval__selector": "all"}, 1),
     # the full pool, one epoch per round for 3 rounds (the adapter continues), kept at the best validation round
     "full-pool-es": ({"retrieval__selector": "all"}, 3),
@@ -178,6 +181,9 @@ def run_one(
     elif selector == "oracle":
         labels, gap_skills = common.load_labels(p), common.task_gap_skills(task)
         hook = lambda c, r: common.oracle_selection(c, r, labels=labels, gap_skills=gap_skills)  # noqa: E731
+    elif selector == "oracle-task":
+        labels, families = common.load_labels(p), common.task_families(task)
+        hook = lambda c, r: common.task_family_selection(c, r, labels=labels, families=families)  # noqa: E731
     return common.drive(
         p,
         cfg,

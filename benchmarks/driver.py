@@ -219,6 +219,32 @@ def oracle_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], gap
     _write_selection(cfg, r, fitted, pool_ids, used)
 
 
+def task_family_selection(cfg: Any, r: int, *, labels: dict[str, dict[str, Any]], families: set[str]) -> None:
+    """Hook: replace round r's selection by the pool samples that ask the task's own question family (the
+    composition a disguised task needs, e.g. `side_color` for `color-by-side`, by the world's sidecar), in a seeded
+    order, repeated to `budget_per_round` when the pool holds fewer — the same samples and steps as every other
+    selector, all of them the task's composition. An upper bound on what selection from this pool can teach the
+    student in the round's steps (where `oracle_selection` asks for the gap skill alone); not a selector a user has.
+    """
+    from edtune import stages
+    from edtune.schemas import Selection
+
+    budget = cfg.loop.budget_per_round
+    pool_ids = stages._pool_ids(cfg)
+    used = stages.used_support_ids(cfg, r)
+    rng = random.Random(f"task-family:{cfg.seed}:{r}")
+    own = [i for i in pool_ids if i not in used and set(labels.get(i, {}).get("families") or []) & families]
+    if not own:
+        raise ValueError(f"the pool holds no unused sample of the families {sorted(families)}")
+    rng.shuffle(own)
+    picked = [own[k % len(own)] for k in range(budget)]
+    fitted = [
+        Selection(support_id=i, skill="task-family", score=0.0, rank=k + 1, round=r)
+        for k, i in enumerate(picked)
+    ]
+    _write_selection(cfg, r, fitted, pool_ids, used)
+
+
 def fit_selection_to_budget(cfg: Any, r: int) -> None:
     """Hook: make round r's selection exactly `budget_per_round` ids (seeded cycle or truncation) and redraw its
     replay share to match — the validation selector otherwise tunes on however many validation samples exist."""

@@ -5,8 +5,9 @@
     python -m benchmarks.per_task_worlds per-task-worlds per-task-w1 per-task-w2 per-task-w3
     python -m benchmarks.per_task_worlds OUT per-task-w1+per-task-w1-new ...   # a later study's selectors replace
 
-`A+B` reads one world from two studies of it: B's selectors replace A's (a selector rerun on later code), and A's
-replaced figures stay as "<selector>, earlier" beside them; each file's provenance is kept.
+`A+B` reads one world from two studies of it: B's selectors replace A's (a selector rerun on later code) or add to
+them (B may cover only some of A's tasks; the others show "–"), and A's replaced figures stay as
+"<selector>, earlier" beside them; each file's provenance is kept.
 
 Why a separate step: each world is its own study (its own pool, splits and teacher noise), so the studies are not
 merged as seeds of one study; the table reports, per task and selector, the median and range over worlds, beside
@@ -145,8 +146,17 @@ LABELS = {
     f"{HEADLINE}{EARLIER}": f"error-driven, the earlier study ({HEADLINE})",
     "random": "random",
     "oracle": "oracle (the world's labels pick)",
+    "oracle-task": "the task's own family (upper bound)",
 }
-SELECTOR_ORDER = ("none", HEADLINE, f"{HEADLINE}{EARLIER}", "random", "similar-questions", "oracle")
+SELECTOR_ORDER = (
+    "none",
+    HEADLINE,
+    f"{HEADLINE}{EARLIER}",
+    "random",
+    "similar-questions",
+    "oracle",
+    "oracle-task",
+)
 
 
 def markdown(summary: dict[str, Any], selectors: list[str]) -> str:
@@ -195,6 +205,11 @@ def _share(med: dict[str, float], rng: dict[str, list[float]], selector: str) ->
     return f"{med[col]:.0%} ({rng[col][0]:.0%}–{rng[col][1]:.0%})"
 
 
+def _shared_settings(study: dict[str, Any]) -> dict[str, Any]:
+    """The settings two studies of one world must share to be read as one (seeds, selectors and tasks may differ)."""
+    return {k: v for k, v in study["settings"].items() if k not in ("seeds", "selectors", "tasks")}
+
+
 def load_world(spec: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One world's study from `A` or `A+B` (see the module docstring), and the provenance of each file read."""
     names = spec.split("+")
@@ -204,9 +219,12 @@ def load_world(spec: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for later in studies[1:]:
         if later["world_seed"] != study["world_seed"]:
             raise ValueError(f"{spec}: the studies are of different world seeds")
-        strip = lambda st: {k: v for k, v in st["settings"].items() if k not in ("seeds", "selectors")}  # noqa: E731
-        if strip(later) != strip(study):
+        if _shared_settings(later) != _shared_settings(study):
             raise ValueError(f"{spec}: the studies' settings differ")
+        if not set(later["settings"].get("tasks", ())) <= set(study["settings"].get("tasks", ())):
+            raise ValueError(
+                f"{spec}: a later study may add selectors on some of the first one's tasks, not tasks"
+            )
         new = set(later["settings"]["selectors"])
         aggregate: dict[str, dict[str, Any]] = {}
         for task, by_sel in study["aggregate"].items():

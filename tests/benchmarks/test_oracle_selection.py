@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.driver import oracle_selection
+import pytest
+
+from benchmarks.driver import oracle_selection, task_family_selection
 from benchmarks.per_task_worlds import markdown, summarise
 from edtune import io
 from edtune.config import RunConfig
@@ -55,6 +57,23 @@ def test_a_later_round_never_reuses_what_an_earlier_one_tuned_on(tmp_path: Path)
     oracle_selection(cfg, 1, labels=labels, gap_skills={"side"})
     oracle_selection(cfg, 2, labels=labels, gap_skills={"side"})
     assert not set(_selected(cfg, 1)) & set(_selected(cfg, 2))
+
+
+def test_the_task_family_bound_takes_only_the_family_repeated_to_the_budget_and_never_reuses(
+    tmp_path: Path,
+) -> None:
+    pool = _pool(tmp_path, 20)
+    own = {"p2", "p5", "p11"}
+    labels = {
+        f"p{i}": {"families": ["side_color", "color"] if f"p{i}" in own else ["side", "color"]}
+        for i in range(20)
+    }
+    cfg = _cfg(tmp_path, pool, budget=7)
+    task_family_selection(cfg, 1, labels=labels, families={"side_color"})
+    picked = _selected(cfg, 1)
+    assert len(picked) == 7 and set(picked) == own  # the same steps as any selector: the family, repeated
+    with pytest.raises(ValueError, match="no unused sample of the families"):
+        task_family_selection(cfg, 2, labels=labels, families={"side_color"})  # round 1 used all of them
 
 
 def test_a_table_without_random_gives_no_verdict_and_shows_the_oracle_share() -> None:

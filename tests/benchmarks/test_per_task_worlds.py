@@ -122,6 +122,30 @@ def test_a_later_study_of_a_world_replaces_its_selectors_and_keeps_the_earlier_f
         ptw.load_world("w1+w1-new")
 
 
+def test_a_later_study_of_some_tasks_adds_its_selector_and_may_not_add_tasks(tmp_path, monkeypatch):
+    import json
+
+    import benchmarks.per_task_worlds as ptw
+
+    monkeypatch.setattr(ptw, "RESULTS", tmp_path)
+    both = {"left-right": {"none": 0.5, "error-bm25": 0.6, "random": 0.2}, "size-check": {"none": 0.5}}
+    first = {**_study(1, both), "rows": [], "provenance": {}}
+    first["settings"].update(tasks=["left-right", "size-check"], selectors=["none", "error-bm25", "random"])
+    bound = {**_study(1, {"size-check": {"oracle-task": 0.7}}), "rows": [], "provenance": {}}
+    bound["settings"].update(tasks=["size-check"], selectors=["oracle-task"])
+    (tmp_path / "w1.json").write_text(json.dumps(first))
+    (tmp_path / "w1-bound.json").write_text(json.dumps(bound))
+    study, _ = ptw.load_world("w1+w1-bound")
+    assert ptw.accuracies(study)["size-check"] == {"none": 0.5, "oracle-task": 0.7}
+    table = markdown(summarise([study]), ["none", "error-bm25", "random", "oracle-task"])
+    assert "the task's own family (upper bound)" in table
+    assert "| `left-right` |" in table and "0.200 (0.200–0.200) | – |" in table  # no bound there: a dash
+    bound["settings"]["tasks"] = ["size-check", "count-by-side"]
+    (tmp_path / "w1-bound.json").write_text(json.dumps(bound))
+    with pytest.raises(ValueError, match="not tasks"):
+        ptw.load_world("w1+w1-bound")
+
+
 def test_log_likelihood_figures_get_their_own_medians_and_verdict_beside_generated_ones() -> None:
     studies = []
     for seed, (mine, rnd) in ((1, (0.6, 0.3)), (2, (0.7, 0.4)), (3, (0.4, 0.5))):
