@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="results name (results/OUT.json and .md)")
     ap.add_argument("--workdirs", nargs="+", type=Path, required=True, help="data_efficiency study workdirs")
     ap.add_argument("--runs", nargs="+", required=True, help="run names without the task prefix")
-    ap.add_argument("--tasks", nargs="+", default=["color-by-side", "color-by-size"])
+    colour_tasks = ["color-by-side", "color-by-size"]  # tasks whose answer is an object's colour
+    ap.add_argument("--tasks", nargs="+", choices=colour_tasks, default=colour_tasks)
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     args = ap.parse_args(argv)
     out_json, out_md = RESULTS / f"{args.out}.json", RESULTS / f"{args.out}.md"
