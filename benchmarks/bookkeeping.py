@@ -204,5 +204,10 @@ def provenance(
 def _shipped_base_fingerprint() -> str | None:
     """sha256 of the shipped base student's manifest (which lists every file's sha256): two results files with
     the same fingerprint tuned the same base, whatever their commits."""
-    manifest = REPO / "src" / "edtune" / "shapes" / "assets" / "base-student" / "manifest.json"
+    return base_fingerprint(REPO / "src" / "edtune" / "shapes" / "assets" / "base-student")
+
+
+def base_fingerprint(base_dir: str | Path) -> str | None:
+    """sha256 of a base student directory's manifest.json (None without one)."""
+    manifest = Path(base_dir) / "manifest.json"
     return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None

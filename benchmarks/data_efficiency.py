@@ -247,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, help="study workdir (default /tmp/edtune-bench/data-efficiency[-quick])"
     )
     ap.add_argument("--out", help="results name (default data_efficiency[-quick])")
+    ap.add_argument(
+        "--base-student",
+        help="a base student directory tuned instead of the shipped base (a candidate base; recorded by its "
+        "manifest's sha256, and a workdir holds one base)",
+    )
     ap.add_argument("--allow-dirty", action="store_true", help="run from uncommitted code (recorded)")
     ap.add_argument(
         "--plot-budgets",
@@ -289,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         ["benchmarks.data_efficiency", *(argv if argv is not None else sys.argv[1:])],
         allow_dirty=args.allow_dirty,
     )
+    if args.base_student:
+        if common.base_fingerprint(args.base_student) is None:
+            ap.error(f"--base-student {args.base_student}: no manifest.json there")
+        prov["base_student"] = common.base_fingerprint(args.base_student)
 
     def save() -> dict[str, Any]:
         data = complete(
@@ -315,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         noise=args.teacher_noise,
         seeds=s.seeds,
         world_seed=args.world_seed,
+        base_student=args.base_student,
     ) as p:
         pool_info = json.loads((Path(p.workdir) / "pool.done.json").read_text())
         labels = common.load_labels(p)

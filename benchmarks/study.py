@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from benchmarks.bookkeeping import base_fingerprint
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -77,6 +79,7 @@ def study(
     log: Callable = print,
     noise: str = "realistic",
     seeds: Sequence[int] = (0,),
+    base_student: str | None = None,
 ) -> Iterator[StudyPaths]:
     """Generate the world once, start the reference teachers, annotate and index the pool once (two collections:
     skill tags and plain text), and yield the paths every run of the study shares.
@@ -113,9 +116,14 @@ def study(
     cache = workdir / "cache"
     # snapshot the base student into the study: a base swapped mid-study must not mix into its runs
     base = str(workdir / "base-student")
+    source = base_student or ensure_base_student(str(cache))
     if not Path(base, "manifest.json").exists():
-        shutil.copytree(ensure_base_student(str(cache)), base + ".tmp", dirs_exist_ok=True)
+        shutil.copytree(source, base + ".tmp", dirs_exist_ok=True)
         os.replace(base + ".tmp", base)
+    elif base_student and base_fingerprint(base) != base_fingerprint(base_student):
+        raise ValueError(
+            f"{workdir} holds runs of another base student than {base_student}; use another workdir"
+        )
     from edtune.shapes.world.noise import get_profile
 
     servers = {s: start_reference_teacher("127.0.0.1", 0, noise=get_profile(noise, s)) for s in {0, *seeds}}

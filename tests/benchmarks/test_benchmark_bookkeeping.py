@@ -318,3 +318,46 @@ def test_runs_with_restarts_get_their_own_directories_and_the_report_says_so() -
     data = {"settings": s.model_dump(), "budgets": [10], "quick": False, "provenance": prov, "aggregate": agg}
     assert "best of 4 restarts on validation" in markdown(data)
     assert "restarts" not in markdown({**data, "settings": _settings(["random"]).model_dump()})
+
+
+def test_a_candidate_base_is_recorded_by_its_manifest_and_never_mixed_into_another_bases_workdir(
+    tmp_path: Path,
+) -> None:
+    """`--base-student` tunes a candidate base instead of the shipped one: its fingerprint is its manifest's
+    sha256, a directory without a manifest is refused, and a workdir whose snapshot is another base is refused
+    before anything runs (its cached runs belong to that base)."""
+    import json
+    import shutil
+
+    from benchmarks.data_efficiency import main
+    from benchmarks.study import code_stamp, study
+    from edtune.shapes.world.generate import generate_world
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, text in ((a, "one"), (b, "two")):
+        d.mkdir()
+        (d / "manifest.json").write_text(json.dumps({"files": text}))
+    assert (
+        common.base_fingerprint(a) != common.base_fingerprint(b) and common.base_fingerprint(tmp_path) is None
+    )
+    with pytest.raises(SystemExit):
+        main(["--base-student", str(tmp_path), "--allow-dirty", "--workdir", str(tmp_path / "w")])
+
+    work = tmp_path / "work"
+    generate_world(work / "world", seed=0, pool_size=20, val_size=4, test_size=4)
+    spec = {
+        "pool_size": 20,
+        "val_size": 4,
+        "test_size": 4,
+        "seed": 0,
+        "code": code_stamp(),
+        "noise": "realistic",
+    }
+    (work / "world.spec.json").write_text(json.dumps(spec))
+    shutil.copytree(a, work / "base-student")
+    with (
+        pytest.raises(ValueError, match="another base student"),
+        study(work, pool_size=20, val_size=4, test_size=4, base_student=str(b)),
+    ):
+        pass
+    assert (work / "world" / "world.json").is_file()  # refused without touching the workdir

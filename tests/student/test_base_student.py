@@ -110,8 +110,10 @@ def test_cli_pretrain_passes_curriculum_lr_and_shares_into_the_record(
 
     out = tmp_path / "c"
     argv = ["student", "pretrain", "--out", str(out), "--steps", "2", "--curriculum", "1", "--lr", "0.002"]
-    main([*argv, "--note-share", "0.25", "--guess-share", "0.1", "--json"])
+    main([*argv, "--note-share", "0.25", "--guess-share", "0.1", "--lookup-share", "0.2", "--json"])
     rec = json.loads(capsys.readouterr().out)
     assert rec["curriculum_steps"] == 1 and rec["recipe"]["lr"] == 0.002 and rec["note_share"] == 0.25
-    assert rec["guess_share"] == 0.1
-    assert rec["command"].endswith("--curriculum 1 --lr 0.002 --note-share 0.25 --guess-share 0.1")
+    assert rec["guess_share"] == 0.1 and rec["lookup_share"] == 0.2
+    assert rec["command"].endswith(
+        "--curriculum 1 --lr 0.002 --note-share 0.25 --guess-share 0.1 --lookup-share 0.2"
+    )

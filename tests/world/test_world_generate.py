@@ -203,3 +203,34 @@ def test_guessed_gap_questions_teach_the_answer_format_and_nothing_about_the_ski
     assert plain == [(h, g) for _, h, g in itertools.islice(base_stream(0, guess_share=0.0), 50)]
     guessed = [h for _, h, _ in itertools.islice(base_stream(0, guess_share=0.5), 200)]
     assert sum(task_family(h) in GAP_FAMILIES for h in guessed) > 40
+
+
+def test_lookup_exercises_describe_the_object_of_two_that_the_question_points_at() -> None:
+    """A look-up exercise refers to one object of a two-object picture by its side or size and describes that
+    object (checked against the scene recovered from the pixels); 0 leaves the stream as it was."""
+    import itertools
+    import random
+
+    from edtune.shapes.world.pretraining import REFER_SIDE_WORDINGS, REFER_SIZE_WORDINGS, base_sample
+    from edtune.shapes.world.scenes import recover_scene
+    from edtune.shapes.world.tasks import family_of_question
+
+    prefixes = tuple(w.split("{")[0] for w in (*REFER_SIDE_WORDINGS, *REFER_SIZE_WORDINGS))
+    rng = random.Random(3)
+    by = set()
+    for _ in range(120):
+        img, human, gpt, fam = base_sample(rng, lookup_share=1.0)
+        assert fam == "lookup" and human.startswith(prefixes) and family_of_question(human) is None
+        scene = recover_scene(img)
+        assert len(scene.objects) == 2
+        word = human.split("\n")[0].split()[-2 if "object." in human.split("\n")[0] else -1].rstrip(".")
+        (target,) = [o for o in scene.objects if word in (o.side, o.size)]  # the reference picks one out
+        answer = gpt.rsplit("Answer: ", 1)[-1]
+        assert f"{target.size} {target.color} {target.shape} on the {target.side}" in answer, (human, gpt)
+        by.add("side" if word in ("left", "right") else "size")
+    assert by == {"side", "size"}
+
+    plain = [(h, g) for _, h, g in itertools.islice(base_stream(0), 50)]
+    assert plain == [(h, g) for _, h, g in itertools.islice(base_stream(0, lookup_share=0.0), 50)]
+    drawn = [base_sample(random.Random(i), lookup_share=0.5)[3] for i in range(200)]
+    assert 60 <= drawn.count("lookup") <= 140

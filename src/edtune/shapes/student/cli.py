@@ -66,6 +66,14 @@ def pretrain_cmd(
             "question's answer format, not the skill; 0: the plain stream).",
         ),
     ] = 0.0,
+    lookup_share: Annotated[
+        float,
+        typer.Option(
+            "--lookup-share",
+            help="Share of look-up exercises (describe one object of two, referred to by its side or size; "
+            "0: the plain stream).",
+        ),
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Pretrain the shapes-world base student (tiny Qwen2-VL) on the world's generic stream, one CPU thread."""
@@ -83,6 +91,7 @@ def pretrain_cmd(
         init=init,
         note_share=note_share,
         guess_share=guess_share,
+        lookup_share=lookup_share,
     )
     rec = {k: v for k, v in rec.items() if k != "loss_curve"}
     emit(rec, as_json, human=f"base student in {out}: {rec['steps']} steps in {rec['train_seconds']} s")

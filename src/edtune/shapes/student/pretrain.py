@@ -51,6 +51,7 @@ def pretrain_base(
     init: str | None = None,
     note_share: float = 0.0,
     guess_share: float = 0.0,
+    lookup_share: float = 0.0,
 ) -> dict[str, Any]:
     """Build a tiny Qwen2-VL in `out_dir` and train it on `base_stream(seed)`; returns the training record.
 
@@ -70,6 +71,8 @@ def pretrain_base(
     the answer repeats the step's last word, side and size words included); 0 leaves the stream unchanged.
     `guess_share` mixes that share of guessed gap questions (`guess_sample`: answers of a misperceived scene, so the
     base answers gap questions inside their answer space at chance); 0 leaves the stream unchanged.
+    `lookup_share` mixes that share of look-up exercises (one object of two described after being referred to by
+    its side or size); 0 leaves the stream unchanged.
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -117,7 +120,7 @@ def pretrain_base(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     sizes = tuple(scene_sizes) if scene_sizes else SCENE_SIZE_WEIGHTS
-    stream = base_stream(seed, families or BASE_FAMILIES, sizes, note_share, guess_share)
+    stream = base_stream(seed, families or BASE_FAMILIES, sizes, note_share, guess_share, lookup_share)
     giant = easy_stream(seed, families or BASE_FAMILIES)
     large = easy_stream(seed + 1_000_003, families or BASE_FAMILIES, side=0)
     one = base_stream(seed + 1_000_003, families or BASE_FAMILIES, (1.0,))
@@ -161,7 +164,9 @@ def pretrain_base(
         "command": "edtune student pretrain "
         + " ".join(
             shlex.quote(a)
-            for a in _cli_args(out_dir, seed, total, curriculum, lr, init, note_share, guess_share)
+            for a in _cli_args(
+                out_dir, seed, total, curriculum, lr, init, note_share, guess_share, lookup_share
+            )
         ),
         "family": "qwen2-vl",
         "seed": seed,
@@ -175,6 +180,7 @@ def pretrain_base(
         "curriculum_steps": curriculum,
         "note_share": note_share,
         "guess_share": guess_share,
+        "lookup_share": lookup_share,
         "params": sum(p.numel() for p in model.parameters()),
         "loss_curve": curve,
         "torch_threads": 1,
@@ -208,9 +214,11 @@ def _cli_args(
     init: str | None = None,
     note_share: float = 0.0,
     guess_share: float = 0.0,
+    lookup_share: float = 0.0,
 ) -> list[str]:
     args = ["--out", out_dir, "--seed", str(seed), "--steps", str(steps), "--curriculum", str(curriculum)]
     args = [*args, "--lr", str(lr)] if lr else args
     args = [*args, "--note-share", str(note_share)] if note_share else args
     args = [*args, "--guess-share", str(guess_share)] if guess_share else args
+    args = [*args, "--lookup-share", str(lookup_share)] if lookup_share else args
     return [*args, "--init", init] if init else args

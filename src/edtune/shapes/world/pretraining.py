@@ -113,11 +113,19 @@ def base_sample(
     scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
     note_share: float = 0.0,
     guess_share: float = 0.0,
+    lookup_share: float = 0.0,
 ) -> tuple[Any, str, str, str]:
     """One (image, human_text, assistant_text, family) drawn from `rng`; family is 'caption' for captions,
     'note' for note-copy exercises (only drawn when `note_share` > 0), 'guess:<family>' for guessed gap questions
-    (only drawn when `guess_share` > 0)."""
+    (only drawn when `guess_share` > 0), 'lookup' for descriptions of one object of two referred to by its side or
+    size (only drawn when `lookup_share` > 0)."""
     while True:
+        if lookup_share and rng.random() < lookup_share:
+            pair = make_scene(rng, 2)
+            drawn = describe_sample(pair, rng, refer=True)
+            if drawn is not None:
+                return render(pair), drawn[0], drawn[1], "lookup"
+            continue
         scene = make_scene(rng, _scene_size(rng, scene_sizes))
         if note_share and rng.random() < note_share:
             human, gpt = note_sample(rng, scene)
@@ -144,7 +152,7 @@ def base_sample(
         return render(scene), format_question(q.question, q.choices), format_reasoning(q.steps, q.answer), fam
 
 
-def describe_sample(scene: Scene, rng: random.Random) -> tuple[str, str] | None:
+def describe_sample(scene: Scene, rng: random.Random, refer: bool | None = None) -> tuple[str, str] | None:
     """(human_text, assistant_text) asking to describe one object, or None when no object can be named.
 
     The object is named by colour and shape, or (REFER_SHARE) referred to by its side or size where that picks
@@ -153,8 +161,12 @@ def describe_sample(scene: Scene, rng: random.Random) -> tuple[str, str] | None:
     them carry a rationale whose steps state the size and the side and whose answer repeats them: answers then
     contain side and size words copied from the steps, the habit a gap answer ("Answer: left") needs; without it
     a LoRA taught the step ("The red circle is on the left.") but not the answer (docs/student.md).
+
+    `refer=True` (look-up exercises, `lookup_share`) always refers to the object by its side or size; the default
+    draws whether to (REFER_SHARE).
     """
-    refer = rng.random() < REFER_SHARE
+    if refer is None:
+        refer = rng.random() < REFER_SHARE
     if refer:
         by = rng.choice(("side", "size"))
         key = (lambda o: o.side) if by == "side" else (lambda o: o.size)
@@ -237,6 +249,7 @@ def base_stream(
     scene_sizes: tuple[float, ...] = SCENE_SIZE_WEIGHTS,
     note_share: float = 0.0,
     guess_share: float = 0.0,
+    lookup_share: float = 0.0,
 ) -> Iterator[tuple[Any, str, str]]:
     """(image, human_text, assistant_text) forever, a fresh scene each time; deterministic given `seed`.
 
@@ -245,7 +258,7 @@ def base_stream(
     """
     rng = random.Random(f"pretrain:{seed}")
     while True:
-        img, human, gpt, _ = base_sample(rng, families, scene_sizes, note_share, guess_share)
+        img, human, gpt, _ = base_sample(rng, families, scene_sizes, note_share, guess_share, lookup_share)
         yield img, human, gpt
 
 
