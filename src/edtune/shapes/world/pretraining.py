@@ -58,7 +58,8 @@ CAPTION_SHARE = 0.2  # FACTS: captions 1:1:1:1 with colour, shape and count lift
 # questions ("Is the red circle on the left or the right?"). Without them the gap was not LoRA-learnable in 300
 # steps (side 0.53, size 0.58 after LoRA: docs/student.md).
 DESCRIBE_SHARE = 0.15
-REFER_SHARE = 0.4  # of the descriptions: the object is referred to by its side or its size, not by its name
+# Of the descriptions: the object is referred to by its side or size (too rare to teach the look-up: describe_sample)
+REFER_SHARE = 0.4
 REASONED_SHARE = 0.5  # of the descriptions: asked step by step (size and side stated, then repeated)
 REFER_SIDE_WORDINGS = ("Describe the object on the {side}.", "Tell me about the object on the {side}.")
 REFER_SIZE_WORDINGS = ("Describe the {size} object.", "Tell me about the {size} object.")
@@ -156,8 +157,11 @@ def describe_sample(scene: Scene, rng: random.Random, refer: bool | None = None)
     """(human_text, assistant_text) asking to describe one object, or None when no object can be named.
 
     The object is named by colour and shape, or (REFER_SHARE) referred to by its side or size where that picks
-    it out ("Describe the object on the left."): the base learns to look an object up by where it is and how big
-    it is — perception the gap questions reuse — without ever being asked a gap question. REASONED_SHARE of
+    it out ("Describe the object on the left."), meant to teach the base to look an object up by where it is and
+    how big it is without ever asking a gap question. Measured (`benchmarks.lookup_probe`): at this share the
+    shipped base does not learn it (asked for the object on one side of two, it describes either object half the
+    time); look-up exercises (`lookup_share`) teach it, and then the gap families' generic wordings are answered
+    too (benchmarks/README.md, "A base that can look one object up"). REASONED_SHARE of
     them carry a rationale whose steps state the size and the side and whose answer repeats them: answers then
     contain side and size words copied from the steps, the habit a gap answer ("Answer: left") needs; without it
     a LoRA taught the step ("The red circle is on the left.") but not the answer (docs/student.md).
