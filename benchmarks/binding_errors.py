@@ -56,7 +56,11 @@ def run_errors(workdir: Path, task: str, run: str) -> RunErrors:
     for line in (task_dir / "test.jsonl").read_text().splitlines():
         sample = json.loads(line)
         images[sample["id"]] = task_dir / sample["image"]
-    traces_path = workdir / "runs" / f"{task}-{run}" / "round-01" / "test-traces.jsonl"
+    run_dir = workdir / "runs" / f"{task}-{run}"
+    rounds = sorted(run_dir.glob("round-*/test-traces.jsonl"))  # the last round's; round-00 is the untuned base
+    if not rounds:
+        raise FileNotFoundError(f"{run_dir}: no round-*/test-traces.jsonl (a finished data_efficiency run?)")
+    traces_path = rounds[-1]
     counts: Counter[str] = Counter()
     for line in traces_path.read_text().splitlines():
         trace = json.loads(line)
