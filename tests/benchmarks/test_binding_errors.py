@@ -40,9 +40,8 @@ def test_a_run_is_read_from_its_last_round_and_the_untuned_base_from_round_zero(
     task_dir = tmp_path / "world" / "tasks" / "color-by-side"
     (task_dir / "images").mkdir(parents=True)
     (tmp_path / "world" / "world.json").write_text(json.dumps({"seed": 7}))
-    scene = next(
-        s for i in range(50) if len({o.color for o in (s := make_scene(random.Random(i), 2)).objects}) == 2
-    )
+    scenes = (make_scene(random.Random(i), 2) for i in range(50))
+    scene = next(s for s in scenes if s.objects[0].color != s.objects[1].color)
     render(scene).save(task_dir / "images" / "t0.png")
     gold, other = scene.objects[0].color, scene.objects[1].color
     (task_dir / "test.jsonl").write_text(json.dumps({"id": "t0", "image": "images/t0.png"}) + "\n")
