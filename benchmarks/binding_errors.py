@@ -57,7 +57,8 @@ def run_errors(workdir: Path, task: str, run: str) -> RunErrors:
         sample = json.loads(line)
         images[sample["id"]] = task_dir / sample["image"]
     run_dir = workdir / "runs" / f"{task}-{run}"
-    rounds = sorted(run_dir.glob("round-*/test-traces.jsonl"))  # the last round's; round-00 is the untuned base
+    # the last round's traces; round-00 is the untuned base
+    rounds = sorted(run_dir.glob("round-*/test-traces.jsonl"))
     if not rounds:
         raise FileNotFoundError(f"{run_dir}: no round-*/test-traces.jsonl (a finished data_efficiency run?)")
     traces_path = rounds[-1]
