@@ -1,4 +1,4 @@
-"""Can a base student look one object of two up by its side or its size? Probed in four wordings, per base.
+"""Can a base student look one object of two up by its side or its size? Three wordings each, per base.
 
     python -m benchmarks.lookup_probe --out lookup-probe [--bases NAME=DIR ...] [--n 100]
 
@@ -23,10 +23,14 @@ import random
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from benchmarks.common import RESULTS, base_fingerprint, provenance, write_json
+
+if TYPE_CHECKING:
+    from edtune.shapes.world.scenes import Scene
 
 # (probe name, attribute the object is looked up by, question template): the pre-training's description wording,
 # the pool's generic wording of the gap family, the target task's own wording.
@@ -51,12 +55,12 @@ class ProbeResult(BaseModel):
     neither: float
 
 
-def scenes(n: int, seed: int = 0) -> list:
+def scenes(n: int, seed: int = 0) -> list[Scene]:
     """`n` fresh two-object scenes whose objects differ in side, size and colour (a seed namespace of their own)."""
     from edtune.shapes.world.scenes import make_scene
 
     rng = random.Random(f"lookup-probe:{seed}")
-    out = []
+    out: list[Scene] = []
     while len(out) < n:
         s = make_scene(rng, 2)
         a, b = s.objects
@@ -72,7 +76,7 @@ def classify(answer: str | None, asked: str, other: str) -> str:
     return "asked" if asked in words else "other" if other in words else "neither"
 
 
-def probe_base(name: str, base_dir: str, picked: list, tmp: Path) -> list[ProbeResult]:
+def probe_base(name: str, base_dir: str, picked: list[Scene], tmp: Path) -> list[ProbeResult]:
     """Greedy answers of one base to every probe; the asked object alternates between the scene's two."""
     from edtune.config import StudentConfig
     from edtune.schemas import TaskSample
