@@ -123,9 +123,9 @@ def base_sample(
     while True:
         if lookup_share and rng.random() < lookup_share:
             pair = make_scene(rng, 2)
-            drawn = describe_sample(pair, rng, refer=True)
-            if drawn is not None:
-                return render(pair), drawn[0], drawn[1], "lookup"
+            looked_up = describe_sample(pair, rng, refer=True)
+            if looked_up is not None:
+                return render(pair), looked_up[0], looked_up[1], "lookup"
             continue
         scene = make_scene(rng, _scene_size(rng, scene_sizes))
         if note_share and rng.random() < note_share:
@@ -143,9 +143,9 @@ def base_sample(
                 "caption",
             )
         if rng.random() < DESCRIBE_SHARE:
-            drawn = describe_sample(scene, rng)
-            if drawn is not None:
-                return render(scene), drawn[0], drawn[1], "describe"
+            described = describe_sample(scene, rng)
+            if described is not None:
+                return render(scene), described[0], described[1], "describe"
         fam = rng.choices(families, weights=[BASE_FAMILY_WEIGHTS.get(f, 1.0) for f in families])[0]
         q = ask(fam, scene, rng, mc=rng.random() < MC_SHARE)
         if q is None:
