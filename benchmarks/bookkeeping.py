@@ -192,6 +192,8 @@ def provenance(
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "torch_cpu_capability": _torch_cpu_capability(),
             "gpu": gpu,
         },
         "versions": {
@@ -199,6 +201,28 @@ def provenance(
         },
         "base_student": _shipped_base_fingerprint(),
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name: tiny-LoRA outcomes differ between CPUs (their float kernels differ), so a figure names
+    the CPU it was measured on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _torch_cpu_capability() -> str | None:
+    """The vector instruction set torch's CPU kernels use here (AVX2, AVX512, ...): one reason results differ."""
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # provenance must never fail a study
+        return None
 
 
 def _shipped_base_fingerprint() -> str | None:
