@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from edtune import __version__
@@ -95,8 +96,8 @@ class _StackWithoutSource:
 
     @staticmethod
     def stack(context: int = 1) -> list[tuple[Any, str, int, str]]:
-        records = []
-        frame = sys._getframe(1)
+        records: list[tuple[Any, str, int, str]] = []
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             records.append((frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
             frame = frame.f_back

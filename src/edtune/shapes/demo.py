@@ -194,7 +194,7 @@ def _check_world_size(world: Path, sizes: DemoSizes, task: str) -> None:
     """A workdir keeps its world: a demo of other sizes there must not silently reuse its pool and splits (the quick
     and full demos share a pool size, not their splits)."""
     made = io.read_json(str(world / "world.json"))
-    splits = next((t for t in made.get("tasks", []) if t.get("name") == task), {})
+    splits: dict[str, Any] = next((t for t in made.get("tasks", []) if t.get("name") == task), {})
     for field, have, want in (
         ("pool_size", made.get("pool_size"), sizes.pool),
         (f"tasks[{task}].val", splits.get("val"), sizes.val),
