@@ -175,11 +175,13 @@ def provenance(
             "refusing to run a study from a dirty tree (uncommitted changes or untracked files): commit first, run "
             "from a clean worktree (git worktree add /tmp/edtune-study HEAD), or pass --allow-dirty (recorded)"
         )
-    gpu = None
+    gpu = cpu_capability = None
     try:
         import torch
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        # the vector instruction set torch's CPU kernels use (AVX2, AVX512, ...): one reason results differ
+        cpu_capability = str(torch.backends.cpu.get_cpu_capability())
     except Exception:  # provenance must never fail a study
         pass
     return {
@@ -193,7 +195,7 @@ def provenance(
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "cpu": _cpu_model(),
-            "torch_cpu_capability": _torch_cpu_capability(),
+            "torch_cpu_capability": cpu_capability,
             "gpu": gpu,
         },
         "versions": {
@@ -213,16 +215,6 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
-
-
-def _torch_cpu_capability() -> str | None:
-    """The vector instruction set torch's CPU kernels use here (AVX2, AVX512, ...): one reason results differ."""
-    try:
-        import torch
-
-        return str(torch.backends.cpu.get_cpu_capability())
-    except Exception:  # provenance must never fail a study
-        return None
 
 
 def _shipped_base_fingerprint() -> str | None:

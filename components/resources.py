@@ -120,6 +120,7 @@ def _setters_skip_source_reads() -> Iterator[None]:
         pipeline_task.inspect = real
 
 
+@_setters_skip_source_reads()  # every call of apply runs kfp's setters with the frame-only stack
 def apply(task: Any, res: Resources, gpu_count: int = 1, cluster: ClusterConfig | None = None) -> Any:
     """Apply a component's declared resources, its GPU count and the run's cluster placement to a task.
 
@@ -132,12 +133,10 @@ def apply(task: Any, res: Resources, gpu_count: int = 1, cluster: ClusterConfig 
         raise ValueError(f"gpu_count {gpu_count!r}: a compile-time constant, one of {ALLOWED_GPU_COUNTS}")
     cluster = cluster or ClusterConfig()
     cpu, memory = sized(res, gpu_count)
-    with _setters_skip_source_reads():
-        task.set_cpu_request(cpu).set_cpu_limit(cpu)
-        task.set_memory_request(memory).set_memory_limit(memory)
-        if res.gpu and gpu_count:
-            task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(gpu_count)
+    task.set_cpu_request(cpu).set_cpu_limit(cpu)
+    task.set_memory_request(memory).set_memory_limit(memory)
     if res.gpu and gpu_count:
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(gpu_count)
         kubernetes.empty_dir_mount(
             task,
             volume_name=SHM_VOLUME,
