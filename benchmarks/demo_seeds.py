@@ -109,7 +109,7 @@ def run_seed(
     return {
         "seed": seed,
         "budget": cfg.loop.budget_per_round,
-        "lora_steps": sizes.lora_steps,
+        "lora_steps": cfg.lora.max_steps,
         "answer_weight": cfg.lora.answer_weight,
         "rounds": rounds,
         "best_round": best.round,
