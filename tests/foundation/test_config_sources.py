@@ -163,7 +163,7 @@ def test_the_demo_resolves_to_exactly_its_settings_from_before_the_7b_defaults()
     full.pop("preset")
     want = json.loads(json.dumps(DEMO_QUICK_BEFORE))
     want["loop"].update(budget_per_round=1000, max_rounds=2)
-    want["lora"].update(max_steps=750)  # four restarts, as the quick demo
+    want["lora"].update(max_steps=400)  # four restarts as the quick demo; 400 steps (worlds 9/10 rule)
     assert full == want
 
 
