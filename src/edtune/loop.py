@@ -68,6 +68,11 @@ def run(cfg: RunConfig, on_round: Callable[[RoundMetrics], None] | None = None) 
                 stopped = (
                     f"round {r} had no diagnosed mistake to learn from (it kept round {r - 1}'s adapter)"
                 )
+            elif stages.too_few_to_tune(cfg, r, m.selected):
+                stopped = (
+                    f"round {r} found {m.selected} new sample(s), fewer than loop.min_selected "
+                    f"{cfg.loop.min_selected} (it kept round {r - 1}'s adapter)"
+                )
             elif m.val_accuracy >= 1.0:
                 stopped = f"no mistake left on the validation split after round {r}"
             elif r < cfg.loop.max_rounds:

@@ -58,7 +58,13 @@ DEMO_QUICK_BEFORE: dict[str, Any] = {
         "task_timeout_s": 21600,
         "teacher_secret": "edtune-teacher",
     },
-    "loop": {"budget_per_round": 200, "eval_test_each_round": True, "max_rounds": 1, "min_gain": 0.0},
+    "loop": {
+        "budget_per_round": 200,
+        "eval_test_each_round": True,
+        "max_rounds": 1,
+        "min_gain": 0.0,
+        "min_selected": 8,
+    },
     "lora": {
         "alpha": 128,
         "answer_weight": 5.0,

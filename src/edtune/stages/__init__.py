@@ -13,7 +13,7 @@ from edtune.stages.pool import annotate, index
 from edtune.stages.rounds import best_round, record_round, round_metrics, should_continue
 from edtune.stages.scoring import evaluate, evaluate_shard, merge_shards
 from edtune.stages.selection import _pool_ids, _replay, allocate, retrieve, used_support_ids
-from edtune.stages.tuning import tune
+from edtune.stages.tuning import too_few_to_tune, tune
 
 __all__ = [
     "Split",
@@ -37,6 +37,7 @@ __all__ = [
     "retrieve",
     "round_metrics",
     "should_continue",
+    "too_few_to_tune",
     "tune",
     "used_support_ids",
 ]

@@ -11,6 +11,7 @@ from edtune.layout import RunLayout
 from edtune.runfiles import read_reports, read_round_metrics, read_selections
 from edtune.schemas import MistakeReport, RoundMetrics, SkillGap
 from edtune.stages.base import Split, _task_uri, layout_of
+from edtune.stages.tuning import too_few_to_tune
 
 
 def mistake_provenance(reports: list[MistakeReport]) -> dict[str, int]:
@@ -107,15 +108,15 @@ def round_metrics(cfg: RunConfig) -> list[RoundMetrics]:
 
 def should_continue(cfg: RunConfig, r: int) -> tuple[bool, float]:
     """After round r: go on while r < max_rounds and the validation gain over the best so far >= min_gain, and
-    round r had something to learn from (a round with nothing selected kept the previous adapter: another round
-    would meet the same undiagnosed mistakes)."""
+    round r had something to learn from (a round with nothing selected, or after the first fewer than
+    `loop.min_selected`, kept the previous adapter: another round would meet the same mistakes)."""
     rounds = round_metrics(cfg)
     if len(rounds) <= r:
         raise StageError(f"round {r} has no metrics yet")
     best_before = max(m.val_accuracy for m in rounds[:r])
     gain = rounds[r].val_accuracy - best_before
     no_mistakes_left = rounds[r].val_accuracy >= 1.0
-    nothing_learnt = r >= 1 and rounds[r].selected == 0
+    nothing_learnt = r >= 1 and (rounds[r].selected == 0 or too_few_to_tune(cfg, r, rounds[r].selected))
     go_on = (
         r < cfg.loop.max_rounds and gain >= cfg.loop.min_gain and not no_mistakes_left and not nothing_learnt
     )

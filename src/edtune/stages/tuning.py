@@ -63,6 +63,15 @@ NOTHING_SELECTED = (
 )
 
 
+def too_few_to_tune(cfg: RunConfig, r: int, n_selected: int) -> bool:
+    """A round after the first with fewer new samples than `loop.min_selected` is not tuned (see the setting)."""
+    return r >= 2 and n_selected < cfg.loop.min_selected
+
+
+def _too_few_selected(n: int, minimum: int) -> str:
+    return f"too few selected: {n} new sample(s) < loop.min_selected {minimum} (a round after the first)"
+
+
 def tune(cfg: RunConfig, r: int) -> StageResult:
     """LoRA-tune the student on round r's selection (+ replay), continuing round r-1's adapter."""
     layout = layout_of(cfg)
@@ -72,14 +81,15 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         sel = read_selections(layout.selection(r))
         rep = read_selections(layout.replay(r))
         ids = [s.support_id for s in sel] + [s.support_id for s in rep]
-        if not ids and r >= 2:
+        if too_few_to_tune(cfg, r, len(sel)):
             # Every mistake left was undiagnosed (or none was left), or earlier rounds used every pool sample that
-            # matches the gaps found: nothing to learn from. The round keeps the
+            # matches the gaps found: nothing (or too little) to learn from. The round keeps the
             # previous adapter, so it scores what round r-1 scored and the loop stops after it (should_continue);
             # failing here failed the whole run (and the KFP pipeline) after a good round 1.
             _sweep_temp_files(layout.adapter(r))
             io.copy_dir(layout.adapter(r - 1), layout.adapter(r))
-            data = {"skipped": NOTHING_SELECTED, "adapter_from_round": r - 1}
+            why = _too_few_selected(len(sel), cfg.loop.min_selected) if sel else NOTHING_SELECTED
+            data = {"skipped": why, "adapter_from_round": r - 1}
             io.write_json(layout.tune_summary(r), data)
             return data
         if not ids:
@@ -101,6 +111,8 @@ def tune(cfg: RunConfig, r: int) -> StageResult:
         return {k: data[k] for k in data if k != "loss_curve"}
 
     part = {"lora": cfg.lora.model_dump(mode="json"), "student": _student_cfg(cfg), "seed": cfg.seed}
+    if r >= 2:  # whether a later round tunes at all depends on it (round 1's key stays as it was)
+        part["min_selected"] = cfg.loop.min_selected
     inputs = [layout.selection(r), layout.replay(r), cfg.student.base, adapter_in]
     if cfg.lora.restarts > 1:  # the restarts are chosen on the validation split: it is an input then
         inputs.append(_task_uri(cfg, "val"))
