@@ -59,7 +59,7 @@ def demo_cmd(
 
     if runner not in ("kfp-local", "inprocess"):
         raise typer.BadParameter("--runner must be kfp-local or inprocess")
-    budget = "~3.5 minutes" if quick else "~7 minutes"
+    budget = "~3.5 minutes" if quick else "~5-8 minutes"
     print(
         f"edtune demo: this takes {budget} on a 2-core CPU machine (progress below, on stderr).",
         file=sys.stderr,
